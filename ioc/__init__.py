@@ -1,0 +1,1 @@
+"""IOC monitoring service core: settings, model, store, API, CLI and the composition root."""

@@ -1,0 +1,102 @@
+"""The `ioc` command. Each command validates settings first and reports every problem together."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ioc.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="IOC monitoring service")
+inventory_app = typer.Typer(no_args_is_help=True, help="Load and check the inventory (contract section 3)")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys (contract section 4)")
+rules_app = typer.Typer(no_args_is_help=True, help="Alert rules")
+probe_app = typer.Typer(no_args_is_help=True, help="Probes that measure and publish per the contract")
+dashboards_app = typer.Typer(no_args_is_help=True, help="Grafana dashboards as code")
+app.add_typer(inventory_app, name="inventory")
+app.add_typer(keys_app, name="keys")
+app.add_typer(rules_app, name="rules")
+app.add_typer(probe_app, name="probe")
+app.add_typer(dashboards_app, name="dashboards")
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the store (idempotent)."""
+    from ioc.store.connect import connect, ensure_database
+    from ioc.store.migrate import detect_backend, migrate
+
+    settings = settings_or_exit()
+    if ensure_database(settings.database_url):
+        typer.echo("created the database")
+    with connect(settings.database_url, autocommit=True) as conn:
+        applied = migrate(conn, settings)
+        backend = detect_backend(conn)
+    typer.echo(f"store up to date on {backend}; applied: {', '.join(applied) if applied else 'nothing'}")
+
+
+@inventory_app.command("check")
+def inventory_check(file: Path) -> None:
+    """Validate an inventory file without loading it."""
+    from ioc.inventory import InventoryError, read_inventory
+
+    try:
+        inv = read_inventory(file)
+    except InventoryError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{file}: ok ({len(inv.agencies)} agencies, {len(inv.sites)} sites, {len(inv.entities)} entities)")
+
+
+@inventory_app.command("load")
+def inventory_load(file: Path) -> None:
+    """Validate an inventory file and make it the stored inventory."""
+    from ioc.inventory import InventoryError, read_inventory, store_inventory
+    from ioc.store.connect import connect
+
+    settings = settings_or_exit()
+    try:
+        inv = read_inventory(file)
+    except InventoryError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    with connect(settings.database_url) as conn:
+        counts = store_inventory(conn, inv)
+    typer.echo(f"{file}: loaded {counts['agencies']} agencies, {counts['sites']} sites, {counts['entities']} entities")
+
+
+class Role(StrEnum):
+    all = "all"
+    ingest = "ingest"
+    alerts = "alerts"
+    api = "api"
+
+
+@app.command()
+def run(
+    role: Annotated[list[Role] | None, typer.Option("--role", help="Run only these parts (repeatable)")] = None,
+) -> None:
+    """Start ingest, alerting and the HTTP API in one process, or only the given roles."""
+    from ioc.runtime import run_service
+
+    settings = settings_or_exit()
+    roles = {r.value for r in role} if role else {"all"}
+    if "all" in roles:
+        roles = {"ingest", "alerts", "api"}
+    sys.exit(run_service(settings, roles))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,76 @@
+"""The service's own Prometheus metrics, declared in one place against an injected registry."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000)
+
+
+class IngestMetrics:
+    """Counters and gauges of the MQTT -> store path."""
+
+    def __init__(self, registry: CollectorRegistry):
+        self.messages_received = Counter(
+            "ioc_messages_received_total",
+            "MQTT messages received, by topic family",
+            ["family"],
+            registry=registry,
+        )
+        self.samples_received = Counter(
+            "ioc_samples_received_total", "Valid samples decoded from MQTT messages", registry=registry
+        )
+        self.samples_stored = Counter("ioc_samples_stored_total", "Samples committed to the store", registry=registry)
+        self.samples_duplicate = Counter(
+            "ioc_samples_duplicate_total",
+            "Samples not stored again because the series already had a sample at that ts",
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "ioc_dead_letters_total",
+            "Messages or parts of messages kept in the dead-letter store, by reason",
+            ["reason"],
+            registry=registry,
+        )
+        self.queue_depth = Gauge(
+            "ioc_ingest_queue_depth_messages", "Messages waiting in the ingest queue", registry=registry
+        )
+        self.batch_size = Histogram(
+            "ioc_batch_size_samples", "Samples per committed batch", buckets=_BATCH_BUCKETS, registry=registry
+        )
+        self.batch_latency = Histogram(
+            "ioc_batch_commit_seconds",
+            "Time to write and commit one batch",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.ingest_latency = Histogram(
+            "ioc_ingest_latency_seconds",
+            "From MQTT receipt to commit in the store, per message",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.db_retries = Counter(
+            "ioc_db_retries_total", "Batch writes retried after a temporary database error", registry=registry
+        )
+        self.db_errors = Counter(
+            "ioc_db_errors_total",
+            "Database errors met while writing, by SQLSTATE class",
+            ["sqlstate"],
+            registry=registry,
+        )
+        self.spooled_bytes = Gauge(
+            "ioc_spool_bytes",
+            "Bytes of batches spooled to local disk while the store is away",
+            registry=registry,
+        )
+        self.spooled_batches = Counter(
+            "ioc_spooled_batches_total", "Batches written to the local spool", registry=registry
+        )
+        self.replayed_batches = Counter(
+            "ioc_spool_replayed_batches_total", "Spooled batches replayed into the store", registry=registry
+        )
+        self.series_cached = Gauge(
+            "ioc_series_cached", "Series ids held in the ingest cache", registry=registry
+        )  # fmt: skip

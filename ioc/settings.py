@@ -1,0 +1,176 @@
+"""Typed settings from the environment and `.env` (contract section 6), validated once at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AnyUrl, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "IOC_"
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; each is read from `IOC_<NAME>` or from `.env`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    # Contract section 6.
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/ioc"
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    http_port: int = Field(8000, ge=1, le=65535)
+    alert_webhook_urls: Annotated[list[AnyUrl], NoDecode] = []
+
+    http_host: str = "0.0.0.0"  # noqa: S104 - the API is meant to be reached from the operations centre
+    public_url: str = "http://127.0.0.1:8000"
+    timezone: str = "Asia/Ho_Chi_Minh"
+    language: Literal["vi", "en"] = "vi"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # Store.
+    timescaledb: Literal["auto", "on", "off"] = "auto"
+    retention_days: int = Field(30, ge=1, le=3650)
+    rollup_1m_retention_days: int = Field(90, ge=1, le=3650)
+    rollup_1h_retention_days: int = Field(730, ge=1, le=36500)
+    partitions_ahead_days: int = Field(3, ge=1, le=60)
+    db_pool_size: int = Field(4, ge=1, le=64)
+
+    # MQTT ingest.
+    mqtt_topic_prefix: str = "ioc/v1"
+    mqtt_client_id: str = "ioc-ingest"
+    mqtt_shared_group: str = "ioc"
+    mqtt_keepalive_s: int = Field(30, ge=5, le=3600)
+    mqtt_session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
+    batch_max_samples: int = Field(5000, ge=1, le=1_000_000)
+    batch_max_age_ms: int = Field(200, ge=1, le=60_000)
+    queue_max_messages: int = Field(20_000, ge=10)
+    spool_dir: Path = Path("var/spool")
+    db_retry_max_s: float = Field(5.0, gt=0)
+    db_retry_attempts: int = Field(5, ge=0)
+
+    # Alerting.
+    rules_dir: Path | None = None
+    alert_group_wait_s: float = Field(2.0, ge=0)
+    alert_repeat_interval_s: float = Field(4 * 3600, ge=60)
+    alert_tick_s: float = Field(1.0, gt=0)
+    alertmanager_url: AnyUrl | None = None
+    smtp_host: str | None = None
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_from: str = "ioc@localhost"
+    smtp_to: Annotated[list[str], NoDecode] = []
+    telegram_bot_token: str | None = None
+    telegram_chat_ids: Annotated[list[str], NoDecode] = []
+    telegram_api_url: AnyUrl = AnyUrl("https://api.telegram.org")
+
+    # Grafana.
+    grafana_url: AnyUrl | None = None
+    grafana_token: str | None = None
+
+    _split = field_validator("alert_webhook_urls", "smtp_to", "telegram_chat_ids", mode="before")(_split_commas)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("postgresql", "postgres"):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _check_mqtt_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+            raise ValueError("must be an mqtt:// or mqtts:// URL")
+        if not parts.hostname:
+            raise ValueError("must name a host")
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError as exc:
+            raise ValueError(f"bad port: {exc}") from None
+        return value
+
+    @field_validator("mqtt_topic_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        value = value.strip("/")
+        if not value or any(c in value for c in "+#"):
+            raise ValueError("must be a non-empty topic without wildcards")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _check_retention(self) -> Settings:
+        if self.rollup_1m_retention_days < self.retention_days:
+            raise ValueError("IOC_ROLLUP_1M_RETENTION_DAYS must not be shorter than IOC_RETENTION_DAYS")
+        if self.rollup_1h_retention_days < self.rollup_1m_retention_days:
+            raise ValueError("IOC_ROLLUP_1H_RETENTION_DAYS must not be shorter than IOC_ROLLUP_1M_RETENTION_DAYS")
+        return self
+
+    @property
+    def mqtt(self) -> MqttTarget:
+        return MqttTarget.from_url(self.mqtt_url)
+
+
+class MqttTarget:
+    """Host, port, credentials and TLS flag taken apart from an MQTT URL."""
+
+    def __init__(self, host: str, port: int, tls: bool, username: str | None, password: str | None):
+        self.host, self.port, self.tls, self.username, self.password = host, port, tls, username, password
+
+    @classmethod
+    def from_url(cls, url: str) -> MqttTarget:
+        parts = urlsplit(url)
+        tls = parts.scheme in ("mqtts", "ssl")
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or (8883 if tls else 1883),
+            tls=tls,
+            username=parts.username,
+            password=parts.password,
+        )
+
+
+class SettingsError(Exception):
+    """All the problems found in the settings, one line each, naming the variable."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid settings:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate the settings, reporting every error together."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = [str(part) for part in error["loc"]]
+            key = ENV_PREFIX + loc[0].upper() if loc else "settings"
+            where = f"[{'.'.join(loc[1:])}]" if len(loc) > 1 else ""
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{key}{where}: {message}")
+        raise SettingsError(problems) from None

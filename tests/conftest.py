@@ -1,0 +1,182 @@
+"""Shared fixtures: real PostgreSQL databases (plain and, where installed, TimescaleDB) and a private
+Mosquitto broker started with our own test configuration. Never mocks of either."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ioc.settings import Settings, load_settings
+from ioc.store.connect import connect, ensure_database
+from ioc.store.migrate import migrate
+
+PG_ADMIN_DSN = os.environ.get("IOC_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+# Tables emptied between tests; the schema stays.
+DATA_TABLES = (
+    "samples", "series", "entities", "agencies", "sites", "events", "status_changes", "dead_letters",
+    "alerts", "silences", "maintenance_windows", "audit_log", "api_keys",
+)  # fmt: skip
+
+
+def _dsn_for(dbname: str) -> str:
+    return PG_ADMIN_DSN.rsplit("/", 1)[0] + "/" + dbname
+
+
+def timescaledb_available() -> bool:
+    try:
+        with psycopg.connect(PG_ADMIN_DSN, connect_timeout=3) as conn:
+            ext = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
+            preload = conn.execute("SHOW shared_preload_libraries").fetchone()
+        return ext is not None and preload is not None and "timescaledb" in preload[0]
+    except psycopg.OperationalError:
+        return False
+
+
+def _fresh_database(name: str, backend: str) -> tuple[str, Settings]:
+    dsn = _dsn_for(name)
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    ensure_database(dsn)
+    settings = load_settings(database_url=dsn, timescaledb="on" if backend == "timescaledb" else "off")
+    with connect(dsn, autocommit=True) as conn:
+        migrate(conn, settings)
+    return dsn, settings
+
+
+def _drop_database(name: str) -> None:
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def _plain_db() -> Iterator[tuple[str, Settings]]:
+    name = f"ioc_test_plain_{os.getpid()}"
+    yield _fresh_database(name, "postgres")
+    _drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def _timescale_db() -> Iterator[tuple[str, Settings]]:
+    if not timescaledb_available():
+        pytest.skip("the timescaledb extension is not installed and preloaded on this PostgreSQL")
+    name = f"ioc_test_tsdb_{os.getpid()}"
+    yield _fresh_database(name, "timescaledb")
+    _drop_database(name)
+
+
+def _truncate(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        existing = [t for t in DATA_TABLES if conn.execute("SELECT to_regclass(%s)", (t,)).fetchone()[0]]
+        conn.execute("TRUNCATE " + ", ".join(existing) + " RESTART IDENTITY CASCADE")
+        if conn.execute("SELECT value FROM ioc_meta WHERE key = 'backend'").fetchone()[0] == "postgres":
+            conn.execute("TRUNCATE samples_1m, samples_1h")
+
+
+@pytest.fixture
+def dsn(_plain_db: tuple[str, Settings]) -> str:
+    """A migrated plain-PostgreSQL store, emptied for this test."""
+    _truncate(_plain_db[0])
+    return _plain_db[0]
+
+
+@pytest.fixture(params=["postgres", "timescaledb"])
+def any_dsn(request: pytest.FixtureRequest) -> str:
+    """A migrated store on each back end in turn (TimescaleDB skipped where it is absent)."""
+    fixture = "_plain_db" if request.param == "postgres" else "_timescale_db"
+    db_dsn, _ = request.getfixturevalue(fixture)
+    _truncate(db_dsn)
+    return db_dsn
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    """A private Mosquitto on a free loopback port, configured as we configure production brokers."""
+
+    def __init__(self, workdir: Path, extra_conf: str = ""):
+        self.workdir = workdir
+        self.port = free_port()
+        self.extra_conf = extra_conf
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def conf_text(self) -> str:
+        return "\n".join(
+            [
+                f"listener {self.port} 127.0.0.1",
+                "allow_anonymous true",
+                "persistence true",
+                f"persistence_location {self.workdir}/",
+                # The stock 1000 silently drops QoS 1 messages for a persistent session that is away.
+                "max_queued_messages 1000000",
+                "max_queued_bytes 0",
+                "max_inflight_messages 0",
+                "log_dest stderr",
+                "log_type error",
+                "log_type warning",
+                self.extra_conf,
+                "",
+            ]
+        )
+
+    def start(self) -> Broker:
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(self.conf_text())
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.proc = subprocess.Popen([exe, "-c", str(conf)], stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"mosquitto exited: {self.proc.stderr.read().decode()}") from None  # type: ignore[union-attr]
+                time.sleep(0.05)
+        raise RuntimeError("mosquitto did not start listening")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """A fresh private broker for this test."""
+    b = Broker(tmp_path).start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def settings(dsn: str, broker: Broker, tmp_path: Path) -> Settings:
+    """Settings pointing at this test's store and broker, with a private spool."""
+    return load_settings(
+        database_url=dsn,
+        mqtt_url=broker.url,
+        http_port=free_port(),
+        spool_dir=tmp_path / "spool",
+        mqtt_client_id=f"ioc-test-{os.getpid()}-{time.monotonic_ns()}",
+        timescaledb="off",
+    )
