@@ -98,5 +98,25 @@ def run(
     sys.exit(run_service(settings, roles))
 
 
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="viewer, operator or admin")],
+    agency: Annotated[str | None, typer.Option(help="Bind the key to one agency's entities and alerts")] = None,
+    name: Annotated[str, typer.Option(help="Who or what the key is for; shown in the audit log")] = "",
+) -> None:
+    """Create an API key and print it (only its hash is stored)."""
+    from ioc.auth import create_key
+    from ioc.store.connect import connect
+
+    settings = settings_or_exit()
+    with connect(settings.database_url) as conn:
+        try:
+            key = create_key(conn, role, agency, name)
+        except ValueError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+    typer.echo(key)
+
+
 def main() -> None:
     app()

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
+
 from fastapi import FastAPI
+
+# Each module defines `router`, an APIRouter whose paths are relative to /api/v1.
+ROUTER_MODULES = ("entities", "agencies", "alerts", "silences")
 
 
 def include_routes(app: FastAPI) -> None:
-    """Mount every /api/v1 router."""
+    for name in ROUTER_MODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        app.include_router(module.router, prefix="/api/v1")

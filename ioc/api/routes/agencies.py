@@ -1,0 +1,5 @@
+"""/api/v1 agencies routes."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["agencies"])

@@ -1,0 +1,5 @@
+"""/api/v1 alerts routes."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["alerts"])

@@ -1,0 +1,5 @@
+"""/api/v1 entities routes."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["entities"])
