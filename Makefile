@@ -1,0 +1,20 @@
+# The two commands a newcomer runs (see README.md).
+.PHONY: run test lint bench
+
+run:
+	./scripts/setup
+	.venv/bin/ioc demo
+
+test:
+	./scripts/setup --test
+	.venv/bin/ruff check .
+	.venv/bin/pytest -q
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy ioc collectors alerts dashboards
+
+bench:
+	.venv/bin/python bench/ingest.py
+	.venv/bin/python bench/alerts.py
