@@ -169,8 +169,10 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for error in exc.errors():
             loc = [str(part) for part in error["loc"]]
-            key = ENV_PREFIX + loc[0].upper() if loc else "settings"
-            where = f"[{'.'.join(loc[1:])}]" if len(loc) > 1 else ""
             message = error["msg"].removeprefix("Value error, ")
-            problems.append(f"{key}{where}: {message}")
+            if not loc:  # a check across several settings names them in its message
+                problems.append(message)
+                continue
+            where = f"[{'.'.join(loc[1:])}]" if len(loc) > 1 else ""
+            problems.append(f"{ENV_PREFIX}{loc[0].upper()}{where}: {message}")
         raise SettingsError(problems) from None
