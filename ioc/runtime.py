@@ -43,7 +43,10 @@ def build_services(
     settings: Settings, roles: set[str], pool: ConnectionPool, registry: CollectorRegistry
 ) -> tuple[list[Service], dict[str, Callable[[], bool]]]:
     """Create the services of the given roles, wired together; also the readiness checks they add."""
-    services: list[Service] = []
+    from ioc.store.maintenance import StoreMaintenance
+
+    # Every process may do the upkeep; an advisory lock lets one at a time do it.
+    services: list[Service] = [StoreMaintenance(pool, settings)]
     checks: dict[str, Callable[[], bool]] = {"store": lambda: store_reachable(pool)}
     listeners: list[Callable[[CommittedBatch], None]] = []
     alert_service = None
