@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable
 from typing import Protocol
 
@@ -39,6 +40,16 @@ def store_reachable(pool: ConnectionPool) -> bool:
         return False
 
 
+def broker_reachable(settings: Settings) -> bool:
+    """A TCP connection to the broker opens (for processes that hold no MQTT session of their own)."""
+    target = settings.mqtt
+    try:
+        socket.create_connection((target.host, target.port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
 def build_services(
     settings: Settings, roles: set[str], pool: ConnectionPool, registry: CollectorRegistry
 ) -> tuple[list[Service], dict[str, Callable[[], bool]]]:
@@ -47,7 +58,10 @@ def build_services(
 
     # Every process may do the upkeep; an advisory lock lets one at a time do it.
     services: list[Service] = [StoreMaintenance(pool, settings)]
-    checks: dict[str, Callable[[], bool]] = {"store": lambda: store_reachable(pool)}
+    checks: dict[str, Callable[[], bool]] = {
+        "store": lambda: store_reachable(pool),
+        "broker": lambda: broker_reachable(settings),
+    }
     listeners: list[Callable[[CommittedBatch], None]] = []
     alert_service = None
     if "alerts" in roles:
