@@ -1,0 +1,66 @@
+"""What `ioc probe ...` does: probe the inventory's entities and publish, or print, the results."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+
+import orjson
+
+from collectors.probes.publisher import PublisherSet
+from collectors.probes.runner import ProbeRunner, jobs_from_inventory
+from ioc.inventory import Inventory
+from ioc.settings import Settings
+
+
+class ProbeCommandError(Exception):
+    pass
+
+
+def run_probes(
+    settings: Settings,
+    inventory: Inventory,
+    probes: list[str],
+    *,
+    only: set[str] | None = None,
+    interval_s: float | None = None,
+    once: bool = False,
+    dry_run: bool = False,
+    echo: Callable[[str], None] = print,
+) -> int:
+    """Probe until SIGINT/SIGTERM (or one round with `once`); returns the number of published results."""
+    jobs, problems = jobs_from_inventory(inventory, probes, only=only, interval_s=interval_s)
+    if problems:
+        raise ProbeCommandError("\n".join(problems))
+    if not jobs:
+        raise ProbeCommandError("nothing to probe: no entity of the inventory has probe settings (see README)")
+    published = 0
+    if dry_run:
+
+        def show(kind: str, entity: str, metrics: dict[str, float], ts: float) -> None:
+            nonlocal published
+            echo(orjson.dumps({"topic": f"{settings.mqtt_topic_prefix}/metrics/{kind}/{entity}", "ts": ts,
+                               "metrics": metrics}).decode())  # fmt: skip
+            published += 1
+
+        ProbeRunner(jobs, show).run(rounds=1)
+        return published
+
+    pubs = PublisherSet(settings.mqtt, settings.mqtt_topic_prefix, [(j.kind, j.entity) for j in jobs])
+
+    def publish(kind: str, entity: str, metrics: dict[str, float], ts: float) -> None:
+        nonlocal published
+        pubs.publish(kind, entity, metrics, ts)
+        published += 1
+
+    runner = ProbeRunner(jobs, publish)
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: runner.stop())
+    pubs.start()
+    try:
+        runner.run(rounds=1 if once else None)
+    finally:
+        pubs.stop()
+    return published
