@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from psycopg_pool import ConnectionPool
@@ -19,11 +21,14 @@ def create_app(
     registry: CollectorRegistry,
     readiness: dict[str, Callable[[], bool]],
     full_api: bool = True,
+    clock: Callable[[], float] = time.time,
 ) -> FastAPI:
     app = FastAPI(title="IOC monitoring API", version="1", openapi_url="/openapi.json")
     app.state.settings = settings
     app.state.pool = pool
     app.state.registry = registry
+    app.state.clock = clock
+    app.add_exception_handler(RequestValidationError, validation_error)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -41,6 +46,29 @@ def create_app(
 
     if full_api:
         from ioc.api.routes import include_routes
+        from ioc.api.status_page import router as status_page_router
 
         include_routes(app)
+        app.include_router(status_page_router)
     return app
+
+
+def describe_validation_error(exc: RequestValidationError) -> str:
+    """FastAPI's list of validation errors as one sentence naming each bad parameter."""
+    parts = []
+    for error in exc.errors():
+        loc = [str(p) for p in error.get("loc", ())]
+        where, name = (loc[0], ".".join(loc[1:])) if loc else ("request", "")
+        if where == "body":
+            subject = f"body field {name!r}" if name else "body"
+        elif where in ("query", "path", "header", "cookie"):
+            subject = f"{where} parameter {name!r}"
+        else:
+            subject = ".".join(loc) or "request"
+        parts.append(f"{subject}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": describe_validation_error(exc)}, status_code=422)
