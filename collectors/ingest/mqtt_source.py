@@ -1,0 +1,154 @@
+"""The MQTT side of ingest: an MQTT v5 persistent session on a shared subscription, acknowledged by hand.
+
+Callbacks stay thin: the message goes to `on_message` (which decodes and enqueues) and is acknowledged
+later, with `ack()`, once the batch holding it is committed or spooled. Each connection has a
+generation number; an ack from an older connection is not sent, because after a reconnect the broker
+redelivers what was unacknowledged, and a packet id of a dead connection may name another message.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from ioc.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_RECEIVE_MAXIMUM = 65535  # with MQTT v5, lifts mosquitto's default of 20 unacknowledged messages in flight
+_SESSION_TAKEN_OVER = 142
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What is needed to acknowledge one received message."""
+
+    mid: int
+    qos: int
+    generation: int
+
+
+MessageHandler = Callable[[str, bytes, Delivery], None]
+
+
+def subscription(settings: Settings) -> str:
+    """One shared subscription over the whole prefix, so bad topics are dead-lettered too."""
+    return f"$share/{settings.mqtt_shared_group}/{settings.mqtt_topic_prefix}/#"
+
+
+class MqttSource:
+    def __init__(
+        self,
+        settings: Settings,
+        on_message: MessageHandler,
+        *,
+        client_factory: Callable[..., mqtt.Client] = mqtt.Client,
+    ):
+        self._settings = settings
+        self._handler = on_message
+        self._generation = 0
+        self._connected = threading.Event()
+        self._lock = threading.Lock()
+        self.client = client_factory(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=settings.mqtt_client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        target = settings.mqtt
+        if target.username:
+            self.client.username_pw_set(target.username, target.password)
+        if target.tls:
+            self.client.tls_set()
+        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def start(self) -> None:
+        target = self._settings.mqtt
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self._settings.mqtt_session_expiry_s
+        props.ReceiveMaximum = _RECEIVE_MAXIMUM
+        self.client.connect_async(
+            target.host,
+            target.port,
+            keepalive=self._settings.mqtt_keepalive_s,
+            clean_start=False,
+            properties=props,
+        )
+        self.client.loop_start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def ack(self, delivery: Delivery) -> bool:
+        """Acknowledge a message of the current connection; False when its connection is gone."""
+        with self._lock:
+            if delivery.generation != self._generation or not self._connected.is_set():
+                return False
+            if delivery.qos > 0:
+                self.client.ack(delivery.mid, delivery.qos)
+        return True
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+        self._connected.clear()
+
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: ReasonCode, props: object):
+        if reason.is_failure:
+            log.error("MQTT broker refused the connection: %s", reason)
+            return
+        with self._lock:
+            self._generation += 1
+        topic = subscription(self._settings)
+        client.subscribe(topic, qos=1)
+        self._connected.set()
+        log.info("connected to the MQTT broker as %r, subscribing to %s", self._settings.mqtt_client_id, topic)
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reasons: list, props: object) -> None:
+        for reason in reasons:
+            if reason.is_failure:
+                log.error("the broker refused the subscription: %s", reason)
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: ReasonCode, props: object
+    ) -> None:
+        self._connected.clear()
+        if reason.value == _SESSION_TAKEN_OVER:
+            log.error(
+                "another client connected with our client id %r and took the session over: every ingest "
+                "process needs its own IOC_MQTT_CLIENT_ID",
+                self._settings.mqtt_client_id,
+            )
+        elif reason.is_failure:
+            log.warning("lost the MQTT broker (%s); reconnecting", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:
+            topic = message._topic.decode("utf-8", errors="replace")
+        try:
+            self._handler(topic, message.payload, Delivery(message.mid, message.qos, self._generation))
+        except Exception:
+            # Never let an exception reach paho: it would stop the network loop. Unacknowledged,
+            # the message comes back after the next reconnect.
+            log.exception("handling a message on %r failed", topic)

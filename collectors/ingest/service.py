@@ -1,0 +1,211 @@
+"""The ingest service: MQTT messages decoded on receipt, batched, written, and only then acknowledged.
+
+Threads: paho's network thread decodes each message and puts it on a bounded queue (when the queue
+is full it blocks, which stops reading the socket: backpressure up to the broker); one writer thread
+batches, writes, acknowledges and tells the listeners. While the store is away, batches go to the
+local spool (durable, so acknowledged) and are replayed in order, before newer ones, when it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from prometheus_client import CollectorRegistry
+
+from collectors.decoders import Decoded, apply_time_window, decode_message
+from collectors.ingest.batcher import Batcher
+from collectors.ingest.mqtt_source import Delivery, MqttSource
+from collectors.ingest.spool import Spool
+from ioc.metrics import IngestMetrics
+from ioc.settings import Settings
+from ioc.store.batch import CommittedBatch
+from ioc.store.writer import BatchWriter, PendingBatch, WriteResult
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[CommittedBatch], None]
+_FIRST_RETRY_S = 0.1
+_PUT_POLL_S = 0.5
+_FAMILIES = frozenset({"metrics", "lp", "status", "events"})
+
+
+class IngestService:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: CollectorRegistry | None = None,
+        listeners: Sequence[Listener] = (),
+        writer: BatchWriter | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.settings = settings
+        self.metrics = IngestMetrics(registry or CollectorRegistry())
+        self.listeners = list(listeners)
+        self.writer = writer or BatchWriter(settings.database_url)
+        self._clock = clock
+        self._sleep = sleep
+        self._queue: queue.Queue[tuple[Decoded, Delivery | None]] = queue.Queue(settings.queue_max_messages)
+        self._batcher = Batcher(settings.batch_max_samples, settings.batch_max_age_ms / 1000, time.monotonic)
+        self.spool = Spool(settings.spool_dir)
+        self.source = MqttSource(settings, self._on_message)
+        self._retention_s = settings.retention_days * 86400.0
+        self._prefix = settings.mqtt_topic_prefix
+        self._closing = threading.Event()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_replay = 0.0
+        self.metrics.spooled_bytes.set(self.spool.pending_bytes())
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self.source.connected
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="ioc-ingest-writer", daemon=True)
+        self._thread.start()
+        self.source.start()
+
+    def stop(self) -> None:
+        """Stop taking messages, write and acknowledge what is queued, then disconnect."""
+        self._closing.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.source.stop()
+        self.writer.close()
+
+    # -- paho's thread: decode and enqueue ------------------------------------------------------
+
+    def _on_message(self, topic: str, payload: bytes, delivery: Delivery) -> None:
+        if self._closing.is_set():
+            return  # not acknowledged: the broker keeps it for our next session
+        now = self._clock()
+        decoded = decode_message(topic, payload, now, self._prefix)
+        apply_time_window(decoded, now, self._retention_s)
+        family = topic[len(self._prefix) + 1 :].split("/", 1)[0] if topic.startswith(self._prefix + "/") else ""
+        self.metrics.messages_received.labels(
+            family if family in ("metrics", "lp", "status", "events") else "other"
+        ).inc()
+        if decoded.values:
+            self.metrics.samples_received.inc(len(decoded.values))
+        while not self._closing.is_set():
+            try:
+                self._queue.put((decoded, delivery), timeout=_PUT_POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    # -- the writer thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while True:
+                closing = self._closing.is_set()
+                try:
+                    item = self._queue.get(timeout=min(self._batcher.due_in(), 0.05 if closing else 1.0))
+                except queue.Empty:
+                    item = None
+                if item is not None:
+                    self._batcher.add(*item)
+                    self.metrics.queue_depth.set(self._queue.qsize())
+                if len(self._batcher) and (self._batcher.full() or self._batcher.due_in() <= 0 or closing):
+                    self._flush()
+                elif not len(self._batcher) and self.spool.has_pending() and time.monotonic() >= self._next_replay:
+                    self._replay()
+                if closing and item is None and not len(self._batcher):
+                    break
+        except Exception:
+            log.exception("the ingest writer stopped on an unexpected error")
+        finally:
+            self._stopped.set()
+
+    def _flush(self) -> None:
+        batch, deliveries, received_at = self._batcher.take()
+        if self.spool.has_pending() and not self._replay():
+            self._to_spool(batch)
+        else:
+            result = self._write_with_retries(batch)
+            if result is None:
+                self._to_spool(batch)
+            else:
+                self._committed(result, received_at)
+        for delivery in deliveries:
+            self.source.ack(delivery)
+
+    def _write_with_retries(self, batch: PendingBatch) -> WriteResult | None:
+        """Write, retrying temporary errors with capped exponential backoff; None when the store stays away."""
+        delay = _FIRST_RETRY_S
+        attempts = self.settings.db_retry_attempts
+        for attempt in range(attempts + 1):
+            try:
+                return self._write(batch)
+            except Exception as exc:
+                self.metrics.db_errors.labels(_sqlstate_class(exc)).inc()
+                if attempt == attempts or (self._closing.is_set() and attempt >= 1):
+                    log.warning("store unavailable after %d attempts (%s); spooling the batch", attempt + 1, exc)
+                    return None
+                self.metrics.db_retries.inc()
+                log.info("temporary store error (%s); retrying in %.1f s", exc, delay)
+                self._sleep(delay)
+                delay = min(delay * 2, self.settings.db_retry_max_s)
+        return None
+
+    def _write(self, batch: PendingBatch) -> WriteResult:
+        started = time.perf_counter()
+        result = self.writer.write(batch)
+        self.metrics.batch_latency.observe(time.perf_counter() - started)
+        return result
+
+    def _committed(self, result: WriteResult, received_at: list[float]) -> None:
+        m = self.metrics
+        m.samples_stored.inc(result.stored)
+        if result.duplicates:
+            m.samples_duplicate.inc(result.duplicates)
+        m.batch_size.observe(result.stored)
+        for rejection in result.dead_letters:
+            m.dead_letters.labels(rejection.reason).inc()
+        now = self._clock()
+        for t in received_at:
+            m.ingest_latency.observe(max(now - t, 0.0))
+        m.series_cached.set(len(self.writer.registry))
+        for listener in self.listeners:
+            try:
+                listener(result.committed)
+            except Exception:
+                log.exception("listener %r failed on a committed batch", listener)
+
+    def _to_spool(self, batch: PendingBatch) -> None:
+        self.spool.append(batch.to_bytes())
+        self.metrics.spooled_batches.inc()
+        self.metrics.spooled_bytes.set(self.spool.pending_bytes())
+        self._next_replay = time.monotonic() + self.settings.db_retry_max_s
+
+    def _replay(self) -> bool:
+        """Write spooled batches in order; True when the spool is empty afterwards."""
+        for offset, data in self.spool.pending():
+            try:
+                result = self._write(PendingBatch.from_bytes(data))
+            except Exception as exc:
+                self.metrics.db_errors.labels(_sqlstate_class(exc)).inc()
+                self._next_replay = time.monotonic() + self.settings.db_retry_max_s
+                log.info("store still unavailable (%s); %d spooled bytes wait", exc, self.spool.pending_bytes())
+                return False
+            self.spool.mark_replayed(offset)
+            self.metrics.replayed_batches.inc()
+            self.metrics.spooled_bytes.set(self.spool.pending_bytes())
+            self._committed(result, [])
+        self.spool.clear()
+        self.metrics.spooled_bytes.set(0)
+        return True
+
+
+def _sqlstate_class(exc: BaseException) -> str:
+    sqlstate = getattr(exc, "sqlstate", None)
+    return sqlstate[:2] if sqlstate else "connection"

@@ -1,0 +1,497 @@
+"""The batch writer: one batch, one transaction, samples by binary COPY, and everything the batch implies.
+
+Per batch: series ids resolved (new series created in a short transaction of their own, so a failed
+batch never leaves ids in the cache that the store does not hold), plain-PostgreSQL partitions made
+sure of, then in ONE transaction: samples (binary COPY; on a duplicate, a staging table and
+`ON CONFLICT DO NOTHING`), the plain back end's 1 min / 1 h rollups from the rows actually inserted,
+entities' first/last seen, status changes, events, dead letters, and a NOTIFY on `ioc_committed`.
+Temporary errors (by SQLSTATE) are raised for the caller to retry or spool; on a permanent error the
+batch is split until the rows the store refuses are isolated and dead-lettered on their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+
+import numpy as np
+import orjson
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.types.json import Jsonb
+
+from ioc.model import Event, Labels, Rejection, StatusUpdate
+from ioc.store.batch import COMMITTED_CHANNEL, CommittedBatch
+from ioc.store.errors import is_temporary
+from ioc.store.series import SeriesKey, SeriesRegistry
+
+log = logging.getLogger(__name__)
+
+PG_EPOCH_S = 946_684_800  # 2000-01-01T00:00:00Z, the origin of PostgreSQL's binary timestamps
+_PG_EPOCH_DATE = date(2000, 1, 1)
+_US_PER_DAY = 86_400_000_000
+_MINUTE_US = 60_000_000
+_HOUR_US = 3_600_000_000
+_NOTIFY_MAX_SERIES = 500  # NOTIFY payloads must stay under 8000 bytes
+
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = struct.pack(">h", -1)
+_COPY_ROW = np.dtype(
+    [("n", ">i2"), ("l1", ">i4"), ("sid", ">i4"), ("l2", ">i4"), ("ts", ">i8"), ("l3", ">i4"), ("v", ">f8")]
+)
+
+SeriesTuple = tuple[str, str, str, Labels]  # kind, entity, metric, labels
+
+
+@dataclass
+class PendingBatch:
+    """Everything decoded from a run of messages, waiting to be written in one transaction."""
+
+    keys: list[SeriesTuple] = field(default_factory=list)
+    ts: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    statuses: list[StatusUpdate] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    first_seen: dict[tuple[str, str], float] = field(default_factory=dict)
+    last_seen: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def is_empty(self) -> bool:
+        return not (self.values or self.statuses or self.events or self.rejections or self.last_seen)
+
+    def seen(self, kind: str, entity: str, first: float, last: float) -> None:
+        key = (kind, entity)
+        old = self.last_seen.get(key)
+        if old is None:
+            self.first_seen[key] = first
+            self.last_seen[key] = last
+        else:
+            if first < self.first_seen[key]:
+                self.first_seen[key] = first
+            if last > old:
+                self.last_seen[key] = last
+
+    def to_bytes(self) -> bytes:
+        """A self-contained encoding, for the local spool."""
+        return orjson.dumps(
+            {
+                "keys": [[k, e, m, [list(p) for p in labels]] for k, e, m, labels in self.keys],
+                "ts": self.ts,
+                "values": self.values,
+                "statuses": [[s.kind, s.entity, s.ts, s.status] for s in self.statuses],
+                "events": [[e.kind, e.entity, e.ts, e.type, e.severity, e.message, e.attrs] for e in self.events],
+                "rejections": [[r.topic, r.payload.hex(), r.reason, r.detail] for r in self.rejections],
+                "seen": [[k, e, self.first_seen[(k, e)], t] for (k, e), t in self.last_seen.items()],
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> PendingBatch:
+        doc = orjson.loads(data)
+        batch = cls(
+            keys=[(k, e, m, tuple((a, b) for a, b in labels)) for k, e, m, labels in doc["keys"]],
+            ts=doc["ts"],
+            values=doc["values"],
+            statuses=[StatusUpdate(*s) for s in doc["statuses"]],
+            events=[Event(*e) for e in doc["events"]],
+            rejections=[Rejection(t, bytes.fromhex(p), r, d) for t, p, r, d in doc["rejections"]],
+        )
+        for k, e, first, last in doc["seen"]:
+            batch.seen(k, e, first, last)
+        return batch
+
+
+@dataclass
+class WriteResult:
+    committed: CommittedBatch
+    stored: int
+    duplicates: int
+    dead_letters: list[Rejection]
+
+
+def _empty_committed() -> CommittedBatch:
+    return CommittedBatch(np.empty(0, np.int32), np.empty(0, np.float64), np.empty(0, np.float64))
+
+
+def merge_committed(parts: list[CommittedBatch]) -> CommittedBatch:
+    if not parts:
+        return _empty_committed()
+    if len(parts) == 1:
+        return parts[0]
+    seen: dict[tuple[str, str], float] = {}
+    for part in parts:
+        for key, ts in part.entities_seen.items():
+            seen[key] = max(ts, seen.get(key, ts))
+    return CommittedBatch(
+        np.concatenate([p.series_ids for p in parts]),
+        np.concatenate([p.ts for p in parts]),
+        np.concatenate([p.values for p in parts]),
+        [s for p in parts for s in p.statuses],
+        [e for p in parts for e in p.events],
+        seen,
+    )
+
+
+def copy_payload(series_ids: np.ndarray, ts_us: np.ndarray, values: np.ndarray) -> bytes:
+    """PostgreSQL binary COPY data for rows of (integer, timestamptz, double precision)."""
+    rows = np.empty(series_ids.shape[0], _COPY_ROW)
+    rows["n"] = 3
+    rows["l1"] = 4
+    rows["sid"] = series_ids
+    rows["l2"] = 8
+    rows["ts"] = ts_us
+    rows["l3"] = 8
+    rows["v"] = values
+    return _COPY_HEADER + rows.tobytes() + _COPY_TRAILER
+
+
+def rollup(series_ids: np.ndarray, ts_us: np.ndarray, values: np.ndarray, width_us: int) -> tuple[np.ndarray, ...]:
+    """Group rows by (series, bucket): ids, bucket starts (us since 2000), count, sum, min, max."""
+    buckets = ts_us // width_us * width_us
+    order = np.lexsort((buckets, series_ids))
+    s, b, v = series_ids[order], buckets[order], values[order]
+    n = s.shape[0]
+    change = np.empty(n, dtype=bool)
+    change[:1] = True
+    np.not_equal(s[1:], s[:-1], out=change[1:])
+    change[1:] |= b[1:] != b[:-1]
+    starts = np.flatnonzero(change)
+    counts = np.diff(np.append(starts, n))
+    return (
+        s[starts],
+        b[starts],
+        counts,
+        np.add.reduceat(v, starts),
+        np.minimum.reduceat(v, starts),
+        np.maximum.reduceat(v, starts),
+    )
+
+
+_ROLLUP_SQL = """
+INSERT INTO {table} AS r (series_id, bucket, cnt, total, min_value, max_value)
+SELECT s, timestamptz '2000-01-01 00:00:00+00' + b * interval '1 microsecond', c, t, lo, hi
+FROM unnest(%s::int4[], %s::int8[], %s::int8[], %s::float8[], %s::float8[], %s::float8[]) AS u(s, b, c, t, lo, hi)
+ON CONFLICT (series_id, bucket) DO UPDATE SET
+    cnt = r.cnt + excluded.cnt,
+    total = r.total + excluded.total,
+    min_value = least(r.min_value, excluded.min_value),
+    max_value = greatest(r.max_value, excluded.max_value)
+"""
+
+_ENTITIES_SQL = """
+INSERT INTO entities AS e (kind, id, first_seen, last_seen)
+SELECT k, i, to_timestamp(f), to_timestamp(l)
+FROM unnest(%s::text[], %s::text[], %s::float8[], %s::float8[]) AS u(k, i, f, l)
+ORDER BY k, i
+ON CONFLICT (kind, id) DO UPDATE SET
+    first_seen = least(e.first_seen, excluded.first_seen),
+    last_seen = greatest(e.last_seen, excluded.last_seen)
+"""
+
+_STATUS_SQL = """
+UPDATE entities AS e SET mqtt_status = %s, mqtt_status_at = to_timestamp(%s)
+WHERE e.kind = %s AND e.id = %s AND (e.mqtt_status_at IS NULL OR e.mqtt_status_at <= to_timestamp(%s))
+"""
+
+
+class BatchWriter:
+    """Writes PendingBatches; raises temporary database errors, isolates and dead-letters permanent ones."""
+
+    def __init__(
+        self,
+        dsn: str,
+        registry: SeriesRegistry | None = None,
+        *,
+        connect: Callable[[], psycopg.Connection] | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self._dsn = dsn
+        self._connect = connect or self._default_connect
+        self.registry = registry or SeriesRegistry()
+        self._clock = clock
+        self._conn: psycopg.Connection | None = None
+        self._ids: dict[SeriesTuple, int] = {}
+        self._days: set[int] = set()
+        self._backend: str | None = None
+
+    def _default_connect(self) -> psycopg.Connection:
+        return psycopg.connect(
+            self._dsn,
+            application_name="ioc-ingest",
+            connect_timeout=5,
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
+        )
+
+    @property
+    def backend(self) -> str | None:
+        return self._backend
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self.close()
+            conn = self._connect()
+            conn.autocommit = False
+            if self._backend is None:
+                row = conn.execute("SELECT value FROM ioc_meta WHERE key = 'backend'").fetchone()
+                conn.commit()
+                self._backend = row[0] if row else "postgres"
+            self._conn = conn
+        return self._conn
+
+    def write(self, batch: PendingBatch) -> WriteResult:
+        """Store one batch; temporary errors propagate (the connection is dropped), nothing half-written."""
+        conn = self._connection()
+        try:
+            return self._write(conn, batch)
+        except Exception as exc:
+            self._after_error(conn)
+            if self._is_temporary(conn, exc):
+                raise
+            log.warning("batch refused by the store (%s); isolating the rows it refuses", exc)
+            return self._isolate(batch)
+
+    def _is_temporary(self, conn: psycopg.Connection, exc: BaseException) -> bool:
+        return is_temporary(exc) or conn.closed or conn.broken
+
+    def _after_error(self, conn: psycopg.Connection) -> None:
+        try:
+            if not conn.closed:
+                conn.rollback()
+        except psycopg.Error:
+            pass
+        if conn.closed or conn.broken:
+            self.close()
+
+    # -- the batch, in one transaction ---------------------------------------------------------
+
+    def _series_ids(self, conn: psycopg.Connection, keys: list[SeriesTuple]) -> np.ndarray:
+        ids = self._ids
+        get = ids.get
+        out = [get(k) for k in keys]
+        if None in out:
+            missing = list({k: None for k, i in zip(keys, out, strict=True) if i is None})
+            resolved = self.registry.resolve(conn, [SeriesKey(*k) for k in missing])
+            conn.commit()  # series are harmless to keep: commit them before the batch may fail
+            for key in missing:
+                ids[key] = resolved[SeriesKey(*key)]
+            out = [ids[k] for k in keys]
+        return np.fromiter(out, dtype=np.int32, count=len(out))
+
+    def _ensure_partitions(self, conn: psycopg.Connection, ts_us: np.ndarray) -> None:
+        days = {int(d) for d in np.unique(ts_us // _US_PER_DAY)}
+        unknown = days - self._days
+        if not unknown:
+            return
+        first = _PG_EPOCH_DATE + timedelta(days=min(unknown))
+        last = _PG_EPOCH_DATE + timedelta(days=max(unknown))
+        conn.execute("SELECT ioc_ensure_partitions(%s, %s)", (first, last))
+        conn.commit()
+        self._days |= unknown
+
+    def _write(self, conn: psycopg.Connection, batch: PendingBatch) -> WriteResult:
+        n = len(batch)
+        duplicates = 0
+        if n:
+            sid = self._series_ids(conn, batch.keys)
+            ts_us = np.rint((np.asarray(batch.ts, dtype=np.float64) - PG_EPOCH_S) * 1e6).astype(np.int64)
+            values = np.asarray(batch.values, dtype=np.float64)
+            sid, ts_us, values, duplicates = _drop_repeats(sid, ts_us, values)
+            if self._backend == "postgres":
+                self._ensure_partitions(conn, ts_us)
+        else:
+            sid, ts_us, values = np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.float64)
+        with conn.transaction():
+            if sid.shape[0]:
+                inserted = self._insert_samples(conn, sid, ts_us, values)
+                if not inserted.all():
+                    duplicates += int((~inserted).sum())
+                    sid, ts_us, values = sid[inserted], ts_us[inserted], values[inserted]
+                if self._backend == "postgres" and sid.shape[0]:
+                    for table, width in (("samples_1m", _MINUTE_US), ("samples_1h", _HOUR_US)):
+                        cols = rollup(sid, ts_us, values, width)
+                        conn.execute(_ROLLUP_SQL.format(table=table), [c.tolist() for c in cols])
+            if batch.last_seen:
+                keys = sorted(batch.last_seen)
+                conn.execute(
+                    _ENTITIES_SQL,
+                    (
+                        [k for k, _ in keys],
+                        [i for _, i in keys],
+                        [batch.first_seen[k] for k in keys],
+                        [batch.last_seen[k] for k in keys],
+                    ),
+                )
+            for status in batch.statuses:
+                conn.execute(
+                    "INSERT INTO status_changes (kind, entity, ts, status) VALUES (%s, %s, to_timestamp(%s), %s)"
+                    " ON CONFLICT DO NOTHING",
+                    (status.kind, status.entity, status.ts, status.status),
+                )
+                conn.execute(_STATUS_SQL, (status.status, status.ts, status.kind, status.entity, status.ts))
+            events = []
+            for event in batch.events:
+                row = conn.execute(
+                    "INSERT INTO events (kind, entity, ts, type, severity, message, attrs)"
+                    " VALUES (%s, %s, to_timestamp(%s), %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",
+                    (event.kind, event.entity, event.ts, event.type, event.severity, event.message, Jsonb(event.attrs)),
+                ).fetchone()
+                if row is not None:
+                    events.append(event)
+            if batch.rejections:
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        "INSERT INTO dead_letters (topic, payload, reason, detail) VALUES (%s, %s, %s, %s)",
+                        [(r.topic, r.payload, r.reason, r.detail) for r in batch.rejections],
+                    )
+            ts_s = ts_us / 1e6 + PG_EPOCH_S
+            notify: dict[str, object] = {
+                "min_ts": float(ts_s.min()) if ts_s.shape[0] else None,
+                "max_ts": float(ts_s.max()) if ts_s.shape[0] else None,
+                "series": np.unique(sid).tolist() if np.unique(sid).shape[0] <= _NOTIFY_MAX_SERIES else None,
+                "status": bool(batch.statuses),
+                "events": bool(events),
+            }
+            conn.execute("SELECT pg_notify(%s, %s)", (COMMITTED_CHANNEL, orjson.dumps(notify).decode()))
+        committed = CommittedBatch(sid, ts_s, values, list(batch.statuses), events, dict(batch.last_seen))
+        return WriteResult(committed, int(sid.shape[0]), duplicates, list(batch.rejections))
+
+    def _insert_samples(
+        self, conn: psycopg.Connection, sid: np.ndarray, ts_us: np.ndarray, values: np.ndarray
+    ) -> np.ndarray:
+        """Insert rows; a mask of those newly stored (False where the series already had that ts)."""
+        data = copy_payload(sid, ts_us, values)
+        try:
+            with (
+                conn.transaction(),  # a savepoint
+                conn.cursor() as cur,
+                cur.copy("COPY samples (series_id, ts, value) FROM STDIN (FORMAT BINARY)") as copy,
+            ):
+                copy.write(data)
+            return np.ones(sid.shape[0], dtype=bool)
+        except pg_errors.UniqueViolation:
+            pass
+        with conn.cursor() as cur:
+            cur.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS ioc_stage"
+                " (series_id integer, ts timestamptz, value double precision) ON COMMIT DELETE ROWS"
+            )
+            cur.execute("TRUNCATE ioc_stage")
+            with cur.copy("COPY ioc_stage (series_id, ts, value) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(data)
+            cur.execute(
+                "INSERT INTO samples (series_id, ts, value) SELECT series_id, ts, value FROM ioc_stage"
+                " ON CONFLICT (series_id, ts) DO NOTHING"
+                " RETURNING series_id, ((extract(epoch FROM ts) - %s) * 1000000)::int8",
+                (PG_EPOCH_S,),
+            )
+            stored = set(cur.fetchall())
+        return np.fromiter(
+            ((int(s), int(t)) in stored for s, t in zip(sid, ts_us, strict=True)), dtype=bool, count=sid.shape[0]
+        )
+
+    # -- permanent errors: split until the refused rows stand alone ---------------------------
+
+    def _isolate(self, batch: PendingBatch) -> WriteResult:
+        parts: list[PendingBatch] = []
+        if len(batch):
+            parts.append(replace(batch, statuses=[], events=[], rejections=[]))
+        parts += [PendingBatch(statuses=[s]) for s in batch.statuses]
+        parts += [PendingBatch(events=[e]) for e in batch.events]
+        parts += [PendingBatch(rejections=[r]) for r in batch.rejections]
+        if not len(batch) and batch.last_seen:
+            parts.append(PendingBatch(first_seen=batch.first_seen, last_seen=batch.last_seen))
+        results = [self._write_or_split(part) for part in parts]
+        return WriteResult(
+            merge_committed([r.committed for r in results]),
+            sum(r.stored for r in results),
+            sum(r.duplicates for r in results),
+            [d for r in results for d in r.dead_letters],
+        )
+
+    def _write_or_split(self, part: PendingBatch) -> WriteResult:
+        conn = self._connection()
+        try:
+            return self._write(conn, part)
+        except Exception as exc:
+            self._after_error(conn)
+            if self._is_temporary(conn, exc):
+                raise
+            if len(part) > 1:
+                half = len(part) // 2
+                first = _slice(part, 0, half)
+                second = _slice(part, half, len(part))
+                a, b = self._write_or_split(first), self._write_or_split(second)
+                return WriteResult(
+                    merge_committed([a.committed, b.committed]),
+                    a.stored + b.stored,
+                    a.duplicates + b.duplicates,
+                    a.dead_letters + b.dead_letters,
+                )
+            return self._dead_letter_refused(part, exc)
+
+    def _dead_letter_refused(self, part: PendingBatch, exc: BaseException) -> WriteResult:
+        detail = f"the store refused it: {type(exc).__name__}: {str(exc).strip()[:500]}"
+        if part.rejections:
+            rejection = part.rejections[0]
+            log.error("dead letter %r could not be stored either: %s", rejection.reason, exc)
+            return WriteResult(_empty_committed(), 0, 0, [])
+        if len(part):
+            kind, entity, metric, labels = part.keys[0]
+            item = {"kind": kind, "entity": entity, "metric": metric, "labels": dict(labels),
+                    "ts": part.ts[0], "value": part.values[0]}  # fmt: skip
+            topic = f"{kind}/{entity}"
+        elif part.events:
+            e = part.events[0]
+            item = {"kind": e.kind, "entity": e.entity, "ts": e.ts, "type": e.type, "severity": e.severity,
+                    "message": e.message}  # fmt: skip
+            topic = f"{e.kind}/{e.entity}"
+        elif part.statuses:
+            s = part.statuses[0]
+            item = {"kind": s.kind, "entity": s.entity, "ts": s.ts, "status": s.status}
+            topic = f"{s.kind}/{s.entity}"
+        else:
+            log.error("entity upkeep refused by the store: %s", exc)
+            return WriteResult(_empty_committed(), 0, 0, [])
+        payload = orjson.dumps(item, option=orjson.OPT_SERIALIZE_NUMPY, default=str)
+        return self._write_or_split(PendingBatch(rejections=[Rejection(topic, payload, "store_rejected", detail)]))
+
+
+def _slice(batch: PendingBatch, start: int, stop: int) -> PendingBatch:
+    part = PendingBatch(keys=batch.keys[start:stop], ts=batch.ts[start:stop], values=batch.values[start:stop])
+    for kind, entity, _, _ in part.keys:
+        key = (kind, entity)
+        part.first_seen[key] = batch.first_seen.get(key, batch.last_seen.get(key, 0.0))
+        part.last_seen[key] = batch.last_seen.get(key, 0.0)
+    return part
+
+
+def _drop_repeats(
+    sid: np.ndarray, ts_us: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Keep the first of rows repeating a (series, ts) within the batch, in arrival order."""
+    n = sid.shape[0]
+    if n < 2:
+        return sid, ts_us, values, 0
+    order = np.lexsort((ts_us, sid))
+    s, t = sid[order], ts_us[order]
+    repeat = (s[1:] == s[:-1]) & (t[1:] == t[:-1])
+    if not repeat.any():
+        return sid, ts_us, values, 0
+    keep = np.ones(n, dtype=bool)
+    keep[order[1:][repeat]] = False
+    return sid[keep], ts_us[keep], values[keep], int(n - keep.sum())
