@@ -74,3 +74,49 @@ class IngestMetrics:
         self.series_cached = Gauge(
             "ioc_series_cached", "Series ids held in the ingest cache", registry=registry
         )  # fmt: skip
+
+
+class AlertMetrics:
+    """Counters and gauges of the alert engine and its notifiers."""
+
+    def __init__(self, registry: CollectorRegistry):
+        self.batches = Counter(
+            "ioc_alert_batches_total", "Committed batches evaluated by the alert engine", registry=registry
+        )
+        self.samples = Counter(
+            "ioc_alert_samples_evaluated_total", "Samples evaluated by the alert engine", registry=registry
+        )
+        self.eval_seconds = Histogram(
+            "ioc_alert_evaluation_seconds",
+            "Time to evaluate one committed batch or one tick",
+            ["what"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.transitions = Counter(
+            "ioc_alert_transitions_total", "Alert state changes, by new state", ["state"], registry=registry
+        )
+        self.open_alerts = Gauge(
+            "ioc_alerts_open", "Open alerts held by the engine, by state", ["state"], registry=registry
+        )
+        self.notifications = Counter(
+            "ioc_alert_notifications_total", "Messages delivered, by channel", ["channel"], registry=registry
+        )
+        self.notification_failures = Counter(
+            "ioc_alert_notification_failures_total",
+            "Messages given up on after retries, by channel",
+            ["channel"],
+            registry=registry,
+        )
+        self.notification_retries = Counter(
+            "ioc_alert_notification_retries_total", "Message attempts retried, by channel", ["channel"],
+            registry=registry,
+        )  # fmt: skip
+        self.queue_depth = Gauge(
+            "ioc_alert_queue_depth_batches", "Committed batches waiting for the alert engine", registry=registry
+        )
+        self.dropped_batches = Counter(
+            "ioc_alert_dropped_batches_total",
+            "Committed batches not evaluated because the engine's queue was full",
+            registry=registry,
+        )

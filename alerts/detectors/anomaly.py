@@ -1,0 +1,70 @@
+"""Seasonal baseline anomaly: a value against the same hour of the week in past weeks, with robust
+statistics (median and MAD), a minimum history, and public holidays left out of the baseline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+_MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard deviation
+WEEK_S = 7 * 86400
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    median: float
+    scale: float  # robust standard deviation: 1.4826 x MAD, floored so a flat history is not infinitely sure
+    n: int
+
+
+def robust_baseline(history: np.ndarray, *, floor: float = 1e-9) -> Baseline:
+    values = history[np.isfinite(history)]
+    if values.size == 0:
+        return Baseline(float("nan"), float("nan"), 0)
+    median = float(np.median(values))
+    mad = float(np.median(np.abs(values - median)))
+    scale = max(_MAD_TO_SIGMA * mad, abs(median) * 0.01, floor)
+    return Baseline(median, scale, int(values.size))
+
+
+def seasonal_anomaly(
+    value: float,
+    history: np.ndarray,
+    *,
+    min_history: int,
+    mads: float,
+    min_deviation: float = 0.0,
+    direction: str = "both",
+) -> tuple[bool | None, float, Baseline]:
+    """(is anomalous, robust z-score, baseline); None when the history is too short to judge."""
+    baseline = robust_baseline(history)
+    if baseline.n < min_history or not np.isfinite(value):
+        return None, float("nan"), baseline
+    deviation = value - baseline.median
+    score = deviation / baseline.scale
+    if direction == "up":
+        hit = score >= mads and deviation >= min_deviation
+    elif direction == "down":
+        hit = -score >= mads and -deviation >= min_deviation
+    else:
+        hit = abs(score) >= mads and abs(deviation) >= min_deviation
+    return bool(hit), float(score), baseline
+
+
+def same_hour_of_week(
+    now: float, *, weeks: int, tz: str, is_holiday: Callable[[date], bool]
+) -> tuple[bool, list[float]]:
+    """Whether `now` falls on a holiday, and the starts (Unix s) of the same local hour in past weeks
+    that were not holidays, most recent first."""
+    zone = ZoneInfo(tz)
+    local = datetime.fromtimestamp(now, zone).replace(minute=0, second=0, microsecond=0)
+    starts = []
+    for k in range(1, weeks + 1):
+        past = (local - timedelta(weeks=k)).replace(tzinfo=None).replace(tzinfo=zone)
+        if not is_holiday(past.date()):
+            starts.append(past.timestamp())
+    return is_holiday(local.date()), starts

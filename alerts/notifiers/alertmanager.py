@@ -1,0 +1,36 @@
+"""Forwarding to a real Alertmanager through its API v2 (`POST /api/v2/alerts`)."""
+
+from __future__ import annotations
+
+import httpx
+import orjson
+
+from alerts.grouping import AlertSnapshot, Notification
+from alerts.notifiers.base import post_json
+
+
+def am_alert(alert: AlertSnapshot, external_url: str) -> dict[str, object]:
+    body: dict[str, object] = {
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "startsAt": alert.starts_at_iso,
+        "generatorURL": external_url,
+    }
+    if alert.status == "resolved":
+        body["endsAt"] = alert.ends_at_iso
+    return body
+
+
+class AlertmanagerNotifier:
+    """Firing alerts are sent again every minute by the service, as Prometheus does, so Alertmanager
+    does not time them out; a resolved one is sent with its `endsAt`."""
+
+    def __init__(self, base_url: str, *, external_url: str, timeout_s: float = 5.0, client: httpx.Client | None = None):
+        self.name = "alertmanager"
+        self.url = base_url.rstrip("/") + "/api/v2/alerts"
+        self.external_url = external_url
+        self.client = client or httpx.Client(timeout=timeout_s)
+
+    def send(self, notification: Notification) -> None:
+        body = orjson.dumps([am_alert(a, self.external_url) for a in notification.alerts])
+        post_json(self.client, self.url, body, f"alertmanager {self.url}")

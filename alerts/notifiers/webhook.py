@@ -1,0 +1,49 @@
+"""Webhook receivers get Alertmanager's webhook payload, version 4 (contract section 5)."""
+
+from __future__ import annotations
+
+import httpx
+import orjson
+
+from alerts.grouping import Notification
+from alerts.notifiers.base import post_json
+
+RECEIVER = "ioc"
+
+
+def payload(notification: Notification, *, external_url: str, receiver: str = RECEIVER) -> dict[str, object]:
+    return {
+        "version": "4",
+        "groupKey": notification.group_key,
+        "truncatedAlerts": 0,
+        "status": notification.status,
+        "receiver": receiver,
+        "groupLabels": notification.group_labels,
+        "commonLabels": notification.common_labels,
+        "commonAnnotations": notification.common_annotations,
+        "externalURL": external_url,
+        "alerts": [
+            {
+                "status": a.status,
+                "labels": a.labels,
+                "annotations": a.annotations,
+                "startsAt": a.starts_at_iso,
+                "endsAt": a.ends_at_iso,
+                "generatorURL": f"{external_url.rstrip('/')}/api/v1/alerts?id={a.id}" if a.id else external_url,
+                "fingerprint": a.fingerprint,
+            }
+            for a in notification.alerts
+        ],
+    }
+
+
+class WebhookNotifier:
+    def __init__(self, url: str, *, external_url: str, timeout_s: float = 5.0, client: httpx.Client | None = None):
+        self.name = f"webhook:{url}"
+        self.url = url
+        self.external_url = external_url
+        self.client = client or httpx.Client(timeout=timeout_s)
+
+    def send(self, notification: Notification) -> None:
+        body = orjson.dumps(payload(notification, external_url=self.external_url))
+        post_json(self.client, self.url, body, f"webhook {self.url}")

@@ -1,0 +1,392 @@
+"""The alert service: committed batches in (from the writer's thread, or LISTEN in another process),
+one evaluator thread running the engine and the router, one worker thread per notifier."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+import orjson
+import psycopg
+from prometheus_client import CollectorRegistry
+from psycopg_pool import ConnectionPool
+
+from alerts import store
+from alerts.alert import FIRING, Alert
+from alerts.engine import Engine
+from alerts.grouping import AlertSnapshot, Notification
+from alerts.holidays import is_holiday
+from alerts.notifiers.alertmanager import AlertmanagerNotifier
+from alerts.notifiers.base import Notifier, PermanentError, TemporaryError, send_with_retries
+from alerts.notifiers.email import EmailNotifier
+from alerts.notifiers.telegram import TelegramNotifier
+from alerts.notifiers.webhook import WebhookNotifier
+from alerts.routing import Router
+from alerts.rules import Rule, load_rules
+from ioc.inventory import load_inventory_from_store
+from ioc.metrics import AlertMetrics
+from ioc.model import StatusUpdate
+from ioc.settings import Settings
+from ioc.store.batch import COMMITTED_CHANNEL, CommittedBatch
+from ioc.store.connect import connect
+from ioc.store.series import SeriesRegistry
+
+log = logging.getLogger("ioc.alerts")
+
+INVENTORY_REFRESH_S = 30.0
+ALERTMANAGER_RESEND_S = 60.0
+
+
+def build_notifiers(settings: Settings) -> list[Notifier]:
+    """One notifier per configured channel."""
+    external = settings.public_url
+    notifiers: list[Notifier] = [
+        WebhookNotifier(str(url), external_url=external) for url in settings.alert_webhook_urls
+    ]
+    if settings.alertmanager_url is not None:
+        notifiers.append(AlertmanagerNotifier(str(settings.alertmanager_url), external_url=external))
+    if settings.smtp_host and settings.smtp_to:
+        notifiers.append(
+            EmailNotifier(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                sender=settings.smtp_from,
+                recipients=list(settings.smtp_to),
+                language=settings.language,
+                timezone=settings.timezone,
+                external_url=external,
+                user=settings.smtp_user,
+                password=settings.smtp_password,
+                starttls=settings.smtp_starttls,
+            )
+        )
+    if settings.telegram_bot_token and settings.telegram_chat_ids:
+        notifiers.append(
+            TelegramNotifier(
+                api_url=str(settings.telegram_api_url),
+                token=settings.telegram_bot_token,
+                chat_ids=list(settings.telegram_chat_ids),
+                language=settings.language,
+                timezone=settings.timezone,
+                external_url=external,
+            )
+        )
+    return notifiers
+
+
+class _Worker:
+    """Delivers messages for one notifier in its own thread, so a slow channel delays no other."""
+
+    def __init__(self, notifier: Notifier, metrics: AlertMetrics, stopping: threading.Event, retry_base_s: float):
+        self.notifier = notifier
+        self.metrics = metrics
+        self.stopping = stopping
+        self.retry_base_s = retry_base_s
+        self.queue: queue.Queue[Notification | None] = queue.Queue()
+        self.thread = threading.Thread(target=self.run, name=f"ioc-notify-{notifier.name}", daemon=True)
+
+    def run(self) -> None:
+        channel = self.notifier.name.split(":", 1)[0]
+        while True:
+            notification = self.queue.get()
+            if notification is None:
+                return
+            try:
+                send_with_retries(
+                    lambda n=notification: self.notifier.send(n),  # type: ignore[misc]
+                    base_s=self.retry_base_s,
+                    sleep=self.stopping.wait,
+                    on_retry=lambda exc: self.metrics.notification_retries.labels(channel).inc(),
+                )
+                self.metrics.notifications.labels(channel).inc()
+            except (TemporaryError, PermanentError) as exc:
+                self.metrics.notification_failures.labels(channel).inc()
+                log.error("giving up on a %s message (%s): %s", channel, notification.group_key, exc)
+            except Exception:
+                self.metrics.notification_failures.labels(channel).inc()
+                log.exception("a %s message failed", channel)
+
+
+class AlertService:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        pool: ConnectionPool,
+        registry: CollectorRegistry,
+        in_process: bool = True,
+        clock: Callable[[], float] = time.time,
+        notifiers: list[Notifier] | None = None,
+        rules: list[Rule] | None = None,
+        queue_max: int = 10_000,
+        retry_base_s: float = 0.5,
+    ):
+        self.settings = settings
+        self.pool = pool
+        self.in_process = in_process
+        self.clock = clock
+        self.metrics = AlertMetrics(registry)
+        self.rules = rules
+        self.notifiers = notifiers if notifiers is not None else build_notifiers(settings)
+        self.router = Router(
+            group_wait_s=settings.alert_group_wait_s, repeat_interval_s=settings.alert_repeat_interval_s
+        )
+        self.series = SeriesRegistry()
+        self._queue: queue.Queue[CommittedBatch] = queue.Queue(maxsize=queue_max)
+        self._stopping = threading.Event()
+        self._workers = [_Worker(n, self.metrics, self._stopping, retry_base_s) for n in self.notifiers]
+        self._threads: list[threading.Thread] = []
+        self.engine: Engine | None = None
+        self._last_status_ts = 0.0
+        self._inventory_at = 0.0
+        self._am_resend_at = 0.0
+
+    # -- life cycle --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        rules = self.rules if self.rules is not None else load_rules(self.settings.rules_dir)
+        now = self.clock()
+        with self.pool.connection() as conn:
+            inventory = load_inventory_from_store(conn)
+            engine = Engine(
+                rules,
+                inventory,
+                start=now,
+                language=self.settings.language,
+                timezone=self.settings.timezone,
+                baseline=self._baseline,
+                is_holiday=is_holiday,
+            )
+            gone = engine.restore(store.load_open_alerts(conn), store.load_liveness(conn), now)
+            store.save_alerts(conn, gone)
+            self._prime(conn, engine, now)
+        self.engine = engine
+        self._inventory_at = now
+        self._last_status_ts = now
+        for worker in self._workers:
+            worker.thread.start()
+        self._threads = [threading.Thread(target=self._evaluate_loop, name="ioc-alerts", daemon=True)]
+        if not self.in_process:
+            self._threads.append(threading.Thread(target=self._listen_loop, name="ioc-alerts-listen", daemon=True))
+        for thread in self._threads:
+            thread.start()
+        log.info(
+            "alert engine started: %d rules, %d open alerts, %d notifiers",
+            len(rules),
+            len(engine.alerts),
+            len(self._workers),
+        )
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        for worker in self._workers:
+            worker.queue.put(None)
+        for worker in self._workers:
+            worker.thread.join(timeout=10)
+
+    def on_committed(self, batch: CommittedBatch) -> None:
+        """Called by the ingest writer after every commit, in its thread: hand over and return."""
+        try:
+            self._queue.put_nowait(batch)
+        except queue.Full:
+            self.metrics.dropped_batches.inc()
+
+    # -- evaluation --------------------------------------------------------------------------------
+
+    def _evaluate_loop(self) -> None:
+        tick = self.settings.alert_tick_s
+        next_tick = self.clock()
+        while not self._stopping.is_set():
+            now = self.clock()
+            wait = next_tick - now
+            due = self.router.grouper.next_due()
+            if due is not None:
+                wait = min(wait, due - now)
+            batches: list[CommittedBatch] = []
+            try:
+                batches.append(self._queue.get(timeout=max(0.0, min(wait, tick))))
+                while len(batches) < 100:
+                    batches.append(self._queue.get_nowait())
+            except queue.Empty:
+                pass
+            try:
+                do_tick = self.clock() >= next_tick
+                self.step(batches, tick=do_tick)
+                if do_tick:
+                    next_tick = self.clock() + tick
+            except Exception:
+                log.exception("alert evaluation failed; retrying on the next tick")
+                self._stopping.wait(min(tick, 1.0))
+                next_tick = self.clock() + tick
+
+    def step(self, batches: list[CommittedBatch], *, tick: bool) -> None:
+        """Evaluate batches (and the tick), save what changed, and send what is due: one round of the loop."""
+        engine = self.engine
+        assert engine is not None, "start() first"
+        changed: dict[str, Alert] = {}
+        with self.pool.connection() as conn:
+            for batch in batches:
+                started = time.perf_counter()
+                unknown = [int(s) for s in np.unique(batch.series_ids) if self.series.key_of(int(s)) is None]
+                if unknown:
+                    self.series.load_ids(conn, unknown)
+                for alert in engine.observe(
+                    batch.series_ids,
+                    batch.ts,
+                    batch.values,
+                    self.series.key_of,
+                    statuses=batch.statuses,
+                    seen=batch.entities_seen,
+                    now=self.clock(),
+                ):
+                    changed[alert.fingerprint] = alert
+                self.metrics.batches.inc()
+                self.metrics.samples.inc(len(batch))
+                self.metrics.eval_seconds.labels("batch").observe(time.perf_counter() - started)
+            self.metrics.queue_depth.set(self._queue.qsize())
+            now = self.clock()
+            if tick:
+                started = time.perf_counter()
+                self._refresh(conn, engine, now)
+                for alert in engine.tick(now):
+                    changed[alert.fingerprint] = alert
+                self.metrics.eval_seconds.labels("tick").observe(time.perf_counter() - started)
+            if changed:
+                store.save_alerts(conn, changed.values())
+                for alert in changed.values():
+                    self.metrics.transitions.labels("dropped" if alert.dropped else alert.state).inc()
+                    self.router.consider(alert, now)
+            if tick:
+                for alert in engine.alerts.values():
+                    self.router.consider(alert, now)
+            notifications, notified = self.router.flush(now)
+            if notified:
+                store.mark_notified(conn, [a.id for a in notified if a.id is not None], now)
+            if tick and now >= self._am_resend_at:
+                self._am_resend_at = now + ALERTMANAGER_RESEND_S
+                self._resend_to_alertmanager(engine, now)
+        for notification in notifications:
+            for worker in self._workers:
+                worker.queue.put(notification)
+        counts = {"pending": 0, "firing": 0}
+        for alert in engine.alerts.values():
+            counts[alert.state] = counts.get(alert.state, 0) + 1
+        for state, count in counts.items():
+            self.metrics.open_alerts.labels(state).set(count)
+
+    def _refresh(self, conn: psycopg.Connection, engine: Engine, now: float) -> None:
+        """Silences, maintenance windows and acks every tick; the inventory now and then."""
+        self.router.silences = store.load_silences(conn, now)
+        self.router.windows = store.load_windows(conn)
+        acks = store.load_acks(conn)
+        for alert in engine.alerts.values():
+            if alert.id is not None:
+                alert.acked_by = acks.get(alert.id)
+        if now - self._inventory_at >= INVENTORY_REFRESH_S:
+            self._inventory_at = now
+            inventory = load_inventory_from_store(conn)
+            if inventory != engine.inventory:
+                engine.set_inventory(inventory)
+
+    def _resend_to_alertmanager(self, engine: Engine, now: float) -> None:
+        """Alertmanager forgets an alert not heard of for its resolve_timeout; say again what still fires."""
+        workers = [w for w in self._workers if isinstance(w.notifier, AlertmanagerNotifier)]
+        if not workers:
+            return
+        firing = [
+            AlertSnapshot.of(a, "firing")
+            for a in engine.alerts.values()
+            if a.state == FIRING
+            and a.last_notified_at is not None
+            and a.suppressed_by is None
+            and not self.router.muted(a, now)
+        ]
+        if firing:
+            for worker in workers:
+                worker.queue.put(Notification("resend", {}, tuple(firing)))
+
+    # -- restarts and other processes ------------------------------------------------------------
+
+    def _prime(self, conn: psycopg.Connection, engine: Engine, now: float) -> None:
+        """Windows (percentiles, rates, burn rates) start full after a restart, from the store."""
+        for metric, horizon in engine.window_metrics().items():
+            rows = conn.execute(
+                """
+                SELECT s.id, s.kind, s.entity, s.labels, extract(epoch FROM x.ts)::float8, x.value
+                FROM series s JOIN samples x ON x.series_id = s.id
+                WHERE s.metric = %s AND x.ts > to_timestamp(%s) ORDER BY s.id, x.ts
+                """,
+                (metric, now - horizon),
+            ).fetchall()
+            if not rows:
+                continue
+            ids = np.array([r[0] for r in rows])
+            self.series.load_ids(conn, sorted({int(i) for i in ids}))
+            ts = np.array([r[4] for r in rows], dtype=np.float64)
+            values = np.array([r[5] for r in rows], dtype=np.float64)
+            uniq, starts = np.unique(ids, return_index=True)
+            ends = np.append(starts[1:], ids.size)
+            for sid, a, b in zip(uniq.tolist(), starts.tolist(), ends.tolist(), strict=True):
+                key = self.series.key_of(sid)
+                if key is not None:
+                    engine.prime(sid, key, ts[a:b], values[a:b])
+
+    def _baseline(self, series_id: int, starts: list[float]) -> np.ndarray:
+        with self.pool.connection() as conn:
+            return store.hourly_averages(conn, series_id, starts)
+
+    def _listen_loop(self) -> None:
+        """In an alert process of its own: wait for the writer's NOTIFY and read the new rows back."""
+        while not self._stopping.is_set():
+            try:
+                with connect(self.settings.database_url, autocommit=True, application_name="ioc-alerts") as conn:
+                    conn.execute(f"LISTEN {COMMITTED_CHANNEL}")
+                    while not self._stopping.is_set():
+                        for notify in conn.notifies(timeout=0.5, stop_after=1):
+                            batch = self.fetch_committed(conn, orjson.loads(notify.payload))
+                            self.on_committed(batch)
+            except psycopg.Error as exc:
+                log.warning("alert listener lost the store (%s); reconnecting", exc)
+                self._stopping.wait(1.0)
+
+    def fetch_committed(self, conn: psycopg.Connection, payload: dict[str, object]) -> CommittedBatch:
+        """The samples (and status changes) a NOTIFY payload announces, read back from the store."""
+        min_ts, max_ts = float(payload["min_ts"]), float(payload["max_ts"])  # type: ignore[arg-type]
+        series = payload.get("series")
+        query = (
+            "SELECT series_id, extract(epoch FROM ts)::float8, value FROM samples "
+            "WHERE ts >= to_timestamp(%s) AND ts <= to_timestamp(%s)"
+        )
+        params: list[object] = [min_ts, max_ts]
+        if isinstance(series, list):
+            query += " AND series_id = ANY(%s)"
+            params.append(series)
+        rows = conn.execute(query, params).fetchall()
+        ids = np.array([r[0] for r in rows], dtype=np.int32)
+        ts = np.array([r[1] for r in rows], dtype=np.float64)
+        values = np.array([r[2] for r in rows], dtype=np.float64)
+        statuses: list[StatusUpdate] = []
+        if payload.get("status"):
+            status_rows = conn.execute(
+                "SELECT kind, entity, extract(epoch FROM ts)::float8, status FROM status_changes "
+                "WHERE ts > to_timestamp(%s) ORDER BY ts",
+                (self._last_status_ts,),
+            ).fetchall()
+            statuses = [StatusUpdate(r[0], r[1], r[2], r[3]) for r in status_rows]
+            if statuses:
+                self._last_status_ts = max(s.ts for s in statuses)
+        seen: dict[tuple[str, str], float] = {}
+        if rows:
+            unknown = sorted({int(i) for i in ids if self.series.key_of(int(i)) is None})
+            self.series.load_ids(conn, unknown)
+            for sid, t in zip(ids.tolist(), ts.tolist(), strict=True):
+                key = self.series.key_of(sid)
+                if key is not None and t > seen.get((key.kind, key.entity), float("-inf")):
+                    seen[(key.kind, key.entity)] = t
+        return CommittedBatch(ids, ts, values, statuses=statuses, entities_seen=seen)
