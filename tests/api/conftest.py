@@ -110,13 +110,14 @@ class Store:
                     )
         return series_id
 
-    def refresh_rollups(self) -> None:
-        """Materialize TimescaleDB's continuous aggregates (they answer in real time either way)."""
+    def refresh_rollups(self, until: float) -> None:
+        """Materialize TimescaleDB's continuous aggregates up to `until` (an hour boundary), as its refresh
+        policy does; samples after it are answered in real time."""
         if self.backend != "timescaledb":
             return
         with self.connect() as conn:
-            conn.execute("CALL refresh_continuous_aggregate('samples_1m', NULL, NULL)")
-            conn.execute("CALL refresh_continuous_aggregate('samples_1h', NULL, NULL)")
+            conn.execute("CALL refresh_continuous_aggregate('samples_1m', NULL, %s)", (at(until),))
+            conn.execute("CALL refresh_continuous_aggregate('samples_1h', NULL, %s)", (at(until),))
 
     def alert(self, kind: str, entity: str, severity: str = "warning", state: str = "firing") -> None:
         with self.connect() as conn:
