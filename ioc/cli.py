@@ -118,6 +118,20 @@ def keys_create(
     typer.echo(key)
 
 
+@rules_app.command("check")
+def rules_check(
+    directory: Annotated[Path | None, typer.Argument(help="Rules directory (default: the shipped rules)")] = None,
+) -> None:
+    """Validate alert rule files; each error names the file, the rule and the key."""
+    from alerts.rules import check
+
+    rules, problems = check(directory)
+    if problems:
+        typer.echo("\n".join(problems), err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{directory or 'default rules'}: ok ({len(rules)} rules)")
+
+
 def _probe(
     kinds: list[str], inventory: Path, entity: list[str] | None, interval: float | None, once: bool, dry_run: bool
 ) -> None:
@@ -183,6 +197,40 @@ def probe_all(
 ) -> None:  # fmt: skip
     """Probe services and links of the inventory (and kiosks named with --entity)."""
     _probe(["http", "link", "kiosk"], inventory, entity, interval, once, dry_run)
+
+
+@app.command()
+def simulate(
+    inventory: Annotated[Path, typer.Option(help="Inventory whose entities to bring to life")],
+    scenario: Annotated[Path | None, typer.Option(help="Scenario YAML with the faults to inject")] = None,
+    speed: Annotated[float, typer.Option(help="Simulated seconds per real second")] = 1.0,
+    truth_out: Annotated[Path | None, typer.Option(help="Write the ground truth (JSON, or YAML by extension)")] = None,
+    duration: Annotated[float | None, typer.Option(help="Simulated seconds to run (default: forever)")] = None,
+    start: Annotated[str | None, typer.Option(help="Simulated start, ISO 8601 with offset (default: see docs)")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same run")] = 1,
+) -> None:
+    """Publish realistic metrics for every entity of an inventory, with faults from a scenario."""
+    from datetime import datetime
+
+    from collectors.simulator.command import SimulateError
+    from collectors.simulator.command import simulate as run_simulation
+    from collectors.simulator.scenario import ScenarioError
+    from ioc.inventory import InventoryError, read_inventory
+
+    settings = settings_or_exit()
+    try:
+        inv = read_inventory(inventory)
+        begin = datetime.fromisoformat(start) if start else None
+        run_simulation(
+            settings, inv, scenario_file=scenario, speed=speed, duration_s=duration, start=begin,
+            truth_out=truth_out, seed=seed, echo=typer.echo,
+        )  # fmt: skip
+    except (InventoryError, ScenarioError, SimulateError, ConnectionError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except ValueError as exc:
+        typer.echo(f"error: --start: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def main() -> None:

@@ -55,12 +55,15 @@ def run_probes(
         published += 1
 
     runner = ProbeRunner(jobs, publish)
+    previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: runner.stop())
+            previous[sig] = signal.signal(sig, lambda *_: runner.stop())
     pubs.start()
     try:
         runner.run(rounds=1 if once else None)
     finally:
         pubs.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return published
