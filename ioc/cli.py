@@ -233,5 +233,42 @@ def simulate(
         raise typer.Exit(2) from None
 
 
+@app.command()
+def score(
+    truth: Annotated[Path, typer.Option(help="Ground truth written by `ioc simulate --truth-out`")],
+    since: Annotated[str | None, typer.Option(help="Count alerts from (ISO 8601; default: the run's start)")] = None,
+    until: Annotated[str | None, typer.Option(help="Count alerts until (default: the run's end + grace)")] = None,
+    grace: Annotated[float, typer.Option(help="Seconds after an incident's end a page still counts")] = 300.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON")] = False,
+) -> None:
+    """Compare the alerts raised during a scenario with its ground truth: recall, precision, pages, delay."""
+    from datetime import datetime, timedelta
+
+    import orjson
+
+    from ioc.scoring import TruthError, read_truth, render, score_store
+    from ioc.store.connect import connect
+
+    settings = settings_or_exit()
+    try:
+        run_truth = read_truth(truth)
+        bounds = [datetime.fromisoformat(v) if v else None for v in (since, until)]
+    except TruthError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except ValueError as exc:
+        typer.echo(f"error: --since/--until: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if any(b is not None and b.tzinfo is None for b in bounds):
+        typer.echo("error: --since/--until need a UTC offset, e.g. 2026-11-23T08:00:00+07:00", err=True)
+        raise typer.Exit(2)
+    with connect(settings.database_url) as conn:
+        result = score_store(conn, run_truth, since=bounds[0], until=bounds[1], grace=timedelta(seconds=grace))
+    if as_json:
+        typer.echo(orjson.dumps(result.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        typer.echo(render(result, run_truth))
+
+
 def main() -> None:
     app()
