@@ -35,7 +35,7 @@ OPS = (">", ">=", "<", "<=", "==", "!=")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,62}$")
 MATCH_KEYS = ("id", "site", "agency", "system")
-_DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
+_DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)?$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 # Keys each type needs beyond the common ones, and the keys it accepts.
@@ -107,7 +107,7 @@ def parse_duration(value: object) -> float:
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str) and (m := _DURATION_RE.match(value.strip())):
-        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+        seconds = float(m.group(1)) * _UNITS[m.group(2) or "s"]
     else:
         raise ValueError(f"must be a duration such as 30s, 5m or 1h, not {value!r}")
     if not math.isfinite(seconds) or seconds < 0:

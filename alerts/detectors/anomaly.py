@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 _MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard deviation
+_MEANAD_TO_SIGMA = 1.2533  # the same for the mean absolute deviation
 WEEK_S = 7 * 86400
 
 
@@ -26,8 +27,12 @@ def robust_baseline(history: np.ndarray, *, floor: float = 1e-9) -> Baseline:
     if values.size == 0:
         return Baseline(float("nan"), float("nan"), 0)
     median = float(np.median(values))
-    mad = float(np.median(np.abs(values - median)))
-    scale = max(_MAD_TO_SIGMA * mad, abs(median) * 0.01, floor)
+    deviations = np.abs(values - median)
+    mad = float(np.median(deviations))
+    # When most weeks were identical the MAD is 0; the mean absolute deviation still sees the rest
+    # (Iglewicz and Hoaglin's fallback), so a flat history does not make every wobble an anomaly.
+    spread = _MAD_TO_SIGMA * mad if mad > 0 else _MEANAD_TO_SIGMA * float(deviations.mean())
+    scale = max(spread, abs(median) * 0.01, floor)
     return Baseline(median, scale, int(values.size))
 
 
