@@ -270,5 +270,39 @@ def score(
         typer.echo(render(result, run_truth))
 
 
+DEFAULT_DASHBOARDS_DIR = Path("deploy/grafana/dashboards")
+
+
+@dashboards_app.command("build")
+def dashboards_build(
+    out: Annotated[Path, typer.Option(help="Folder for the JSON files")] = DEFAULT_DASHBOARDS_DIR,
+) -> None:
+    """Write every dashboard as JSON (sorted keys), as Grafana's file provisioning reads them."""
+    from dashboards.registry import write_all
+
+    for path in write_all(out):
+        typer.echo(f"wrote {path}")
+
+
+@dashboards_app.command("push")
+def dashboards_push() -> None:
+    """Upload every dashboard to IOC_GRAFANA_URL with IOC_GRAFANA_TOKEN, overwriting older versions."""
+    from grafana_client.client import GrafanaException
+
+    from dashboards.push import push_all
+
+    settings = settings_or_exit()
+    if settings.grafana_url is None:
+        typer.echo("error: IOC_GRAFANA_URL is not set", err=True)
+        raise typer.Exit(2)
+    try:
+        results = push_all(str(settings.grafana_url), settings.grafana_token)
+    except GrafanaException as exc:
+        typer.echo(f"error: Grafana at {settings.grafana_url} refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for result in results:
+        typer.echo(f"pushed {result.get('uid')} version {result.get('version')}: {result.get('url')}")
+
+
 def main() -> None:
     app()
