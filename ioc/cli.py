@@ -304,5 +304,30 @@ def dashboards_push() -> None:
         typer.echo(f"pushed {result.get('uid')} version {result.get('version')}: {result.get('url')}")
 
 
+@app.command()
+def demo(
+    inventory: Annotated[Path | None, typer.Option(help="Default: deploy/examples/province.yaml")] = None,
+    scenario: Annotated[Path | None, typer.Option(help="Scenario YAML with faults to inject")] = None,
+    speed: Annotated[float, typer.Option(help="Simulated seconds per real second")] = 1.0,
+    duration: Annotated[float | None, typer.Option(help="Simulated seconds to run (default: until Ctrl-C)")] = None,
+    truth_out: Annotated[Path | None, typer.Option(help="Write the scenario's ground truth here")] = None,
+) -> None:
+    """Migrate, load the sample province, run the service and the simulator, and print where to look."""
+    from collectors.simulator.demo import run_demo
+    from collectors.simulator.scenario import ScenarioError
+    from ioc.inventory import InventoryError
+
+    settings = settings_or_exit()
+    try:
+        code = run_demo(
+            settings, inventory_file=inventory, scenario_file=scenario, speed=speed, duration_s=duration,
+            truth_out=truth_out, echo=typer.echo,
+        )  # fmt: skip
+    except (InventoryError, ScenarioError, FileNotFoundError, RuntimeError, ConnectionError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
+
+
 def main() -> None:
     app()

@@ -51,6 +51,7 @@ def simulate(
     stop: threading.Event | None = None,
     sink: Callable[[Message], None] | None = None,
     echo: Callable[[str], None] = print,
+    client_id: str | None = None,
 ) -> RunResult:
     if speed <= 0:
         raise SimulateError("--speed must be above 0")
@@ -58,9 +59,10 @@ def simulate(
     duration = duration_s if duration_s is not None else scenario.duration_s
     t0 = choose_start(scenario, start, duration, speed, time.time())
     sim = Simulator(inventory, scenario, t0, prefix=settings.mqtt_topic_prefix, seed=seed)
+    own_signals = stop is None
     stop = stop or threading.Event()
     previous = {}
-    if threading.current_thread() is threading.main_thread():
+    if threading.current_thread() is threading.main_thread() and own_signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
     planned_end = t0 + duration if duration is not None else float("inf")
@@ -70,7 +72,7 @@ def simulate(
         write_truth(truth_out, ground_truth(scenario, sim.dependents, t0, horizon, complete=False))
     mqtt_sink = None
     if sink is None:
-        mqtt_sink = MqttSink(settings.mqtt, client_id=f"ioc-simulator-{seed}")
+        mqtt_sink = MqttSink(settings.mqtt, client_id=client_id or f"ioc-simulator-{seed}")
         mqtt_sink.start()
         sink = mqtt_sink
     echo(
