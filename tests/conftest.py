@@ -4,9 +4,6 @@ Mosquitto broker started with our own test configuration. Never mocks of either.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +14,7 @@ import pytest
 from ioc.settings import Settings, load_settings
 from ioc.store.connect import connect, ensure_database
 from ioc.store.migrate import migrate
+from tests.support import Broker, free_port
 
 PG_ADMIN_DSN = os.environ.get("IOC_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -95,70 +93,6 @@ def any_dsn(request: pytest.FixtureRequest) -> str:
     db_dsn, _ = request.getfixturevalue(fixture)
     _truncate(db_dsn)
     return db_dsn
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Broker:
-    """A private Mosquitto on a free loopback port, configured as we configure production brokers."""
-
-    def __init__(self, workdir: Path, extra_conf: str = ""):
-        self.workdir = workdir
-        self.port = free_port()
-        self.extra_conf = extra_conf
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def conf_text(self) -> str:
-        return "\n".join(
-            [
-                f"listener {self.port} 127.0.0.1",
-                "allow_anonymous true",
-                "persistence true",
-                f"persistence_location {self.workdir}/",
-                # The stock 1000 silently drops QoS 1 messages for a persistent session that is away.
-                "max_queued_messages 1000000",
-                "max_queued_bytes 0",
-                "max_inflight_messages 0",
-                "log_dest stderr",
-                "log_type error",
-                "log_type warning",
-                self.extra_conf,
-                "",
-            ]
-        )
-
-    def start(self) -> Broker:
-        conf = self.workdir / "mosquitto.conf"
-        conf.write_text(self.conf_text())
-        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.proc = subprocess.Popen([exe, "-c", str(conf)], stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"mosquitto exited: {self.proc.stderr.read().decode()}") from None  # type: ignore[union-attr]
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start listening")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @pytest.fixture

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import free_port
 from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.support import free_port
 
 DEPLOY = Path("deploy/mosquitto")
 USERS = {"ioc-service": "s3rvice", "kiosk/kiosk-pv-01": "pw-a", "kiosk/kiosk-pv-02": "pw-b"}

@@ -6,11 +6,11 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from conftest import free_port
 
 from collectors.probes.http import ProbeConfigError
 from collectors.probes.link import LinkTarget, open_icmp_socket, probe_link, summarize
 from ioc.inventory import Entity
+from tests.support import free_port
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ from pathlib import Path
 import orjson
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import Broker
 from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
 from ioc.cli import app
+from tests.support import Broker
 
 
 def subscribe(broker: Broker, topic: str) -> tuple[mqtt.Client, queue.Queue[tuple[str, bytes, bool]]]:

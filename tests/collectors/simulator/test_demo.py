@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 import psycopg
-from conftest import Broker, free_port
+
+from tests.support import Broker, free_port
 
 INVENTORY = """
 agencies: [{id: so-tttt, name: "Sở Thông tin và Truyền thông"}]

@@ -9,11 +9,11 @@ from pathlib import Path
 import orjson
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import Broker
 from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
 from ioc.cli import app
+from tests.support import Broker
 
 INVENTORY = """
 sites: [{id: xa-phu-vang, name: "UBND xã Phú Vang"}]
