@@ -189,6 +189,7 @@ class AlertService:
             worker.queue.put(None)
         for worker in self._workers:
             worker.thread.join(timeout=10)
+            worker.notifier.close()
 
     def on_committed(self, batch: CommittedBatch) -> None:
         """Called by the ingest writer after every commit, in its thread: hand over and return."""
@@ -348,26 +349,29 @@ class AlertService:
                 with connect(self.settings.database_url, autocommit=True, application_name="ioc-alerts") as conn:
                     conn.execute(f"LISTEN {COMMITTED_CHANNEL}")
                     while not self._stopping.is_set():
-                        for notify in conn.notifies(timeout=0.5, stop_after=1):
-                            batch = self.fetch_committed(conn, orjson.loads(notify.payload))
-                            self.on_committed(batch)
+                        # The generator holds the connection: take the payloads out before querying.
+                        payloads = [orjson.loads(n.payload) for n in conn.notifies(timeout=0.5, stop_after=1)]
+                        for payload in payloads:
+                            self.on_committed(self.fetch_committed(conn, payload))
             except psycopg.Error as exc:
                 log.warning("alert listener lost the store (%s); reconnecting", exc)
                 self._stopping.wait(1.0)
 
     def fetch_committed(self, conn: psycopg.Connection, payload: dict[str, object]) -> CommittedBatch:
         """The samples (and status changes) a NOTIFY payload announces, read back from the store."""
-        min_ts, max_ts = float(payload["min_ts"]), float(payload["max_ts"])  # type: ignore[arg-type]
-        series = payload.get("series")
-        query = (
-            "SELECT series_id, extract(epoch FROM ts)::float8, value FROM samples "
-            "WHERE ts >= to_timestamp(%s) AND ts <= to_timestamp(%s)"
-        )
-        params: list[object] = [min_ts, max_ts]
-        if isinstance(series, list):
-            query += " AND series_id = ANY(%s)"
-            params.append(series)
-        rows = conn.execute(query, params).fetchall()
+        rows: list[tuple[int, float, float]] = []
+        if payload.get("min_ts") is not None and payload.get("max_ts") is not None:
+            query = (
+                "SELECT series_id, extract(epoch FROM ts)::float8, value FROM samples "
+                "WHERE ts >= to_timestamp(%s) AND ts <= to_timestamp(%s)"
+            )
+            # A microsecond either side, so float rounding of the bounds loses no sample at the edges.
+            params: list[object] = [float(payload["min_ts"]) - 1e-6, float(payload["max_ts"]) + 1e-6]  # type: ignore[arg-type]
+            series = payload.get("series")
+            if isinstance(series, list):
+                query += " AND series_id = ANY(%s)"
+                params.append(series)
+            rows = conn.execute(query, params).fetchall()
         ids = np.array([r[0] for r in rows], dtype=np.int32)
         ts = np.array([r[1] for r in rows], dtype=np.float64)
         values = np.array([r[2] for r in rows], dtype=np.float64)

@@ -31,6 +31,9 @@ class AlertmanagerNotifier:
         self.external_url = external_url
         self.client = client or httpx.Client(timeout=timeout_s)
 
+    def close(self) -> None:
+        self.client.close()
+
     def send(self, notification: Notification) -> None:
         body = orjson.dumps([am_alert(a, self.external_url) for a in notification.alerts])
         post_json(self.client, self.url, body, f"alertmanager {self.url}")

@@ -24,6 +24,8 @@ class Notifier(Protocol):
 
     def send(self, notification: Notification) -> None: ...
 
+    def close(self) -> None: ...
+
 
 def check_http(response: httpx.Response, what: str) -> None:
     """Sort an HTTP answer into success, temporary or permanent failure."""

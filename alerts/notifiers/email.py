@@ -33,6 +33,9 @@ class EmailNotifier:
         self.user, self.password, self.starttls, self.timeout_s = user, password, starttls, timeout_s
         self.language, self.timezone, self.external_url = language, timezone, external_url
 
+    def close(self) -> None:
+        """Nothing to close: each message opens its own SMTP connection."""
+
     def message(self, notification: Notification) -> EmailMessage:
         subject, body = compose(notification, self.language, self.timezone, self.external_url)
         msg = EmailMessage()

@@ -31,6 +31,9 @@ class TelegramNotifier:
         self.language, self.timezone, self.external_url = language, timezone, external_url
         self.client = client or httpx.Client(timeout=timeout_s)
 
+    def close(self) -> None:
+        self.client.close()
+
     def send(self, notification: Notification) -> None:
         subject, body = compose(notification, self.language, self.timezone, self.external_url)
         text = f"{subject}\n\n{body}"

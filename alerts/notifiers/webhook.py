@@ -44,6 +44,9 @@ class WebhookNotifier:
         self.external_url = external_url
         self.client = client or httpx.Client(timeout=timeout_s)
 
+    def close(self) -> None:
+        self.client.close()
+
     def send(self, notification: Notification) -> None:
         body = orjson.dumps(payload(notification, external_url=self.external_url))
         post_json(self.client, self.url, body, f"webhook {self.url}")

@@ -174,3 +174,44 @@ def test_link_down_behind_20_kiosks_gives_exactly_one_page(stack, e2e_settings, 
         ).fetchone()
     assert suppressed == (20,)
     probe.disconnect()
+
+
+def test_an_alert_process_of_its_own_follows_the_writer_through_listen(e2e_settings, receiver, broker):
+    """`ioc run --role ingest` and `ioc run --role alerts` apart: the alerts read what the NOTIFY announces."""
+    from alerts.service import AlertService
+
+    pool = make_pool(e2e_settings.database_url, max_size=2, name="ioc-e2e-alerts")
+    pool.open(wait=True)
+    alerts = AlertService(e2e_settings, pool=pool, registry=CollectorRegistry(), in_process=False)
+    alerts.start()
+    ingest_pool = make_pool(e2e_settings.database_url, max_size=2, name="ioc-e2e-ingest")
+    ingest_pool.open(wait=True)
+    services, checks = build_services(e2e_settings, {"ingest"}, ingest_pool, CollectorRegistry())
+    try:
+        for service in services:
+            service.start()
+        deadline = time.monotonic() + 10
+        while not checks["broker"]():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        time.sleep(0.3)
+        probe = client(broker.url, "probe-listen")
+        publish(probe, f"{P}/metrics/link/wan-xa-phu-vang", sample({"up": 0}))
+        publish(probe, f"{P}/status/kiosk/kiosk-pv-05", b"offline", retain=True)
+        receiver.wait_for(1, timeout=10)
+        time.sleep(0.6)
+        assert pages(receiver) == [("link_down", "wan-xa-phu-vang", "firing")]
+        publish(probe, f"{P}/metrics/link/wan-xa-phu-vang", sample({"up": 1}))
+        receiver.wait_for(2, timeout=10)
+        time.sleep(0.6)
+        # The root is back and kiosk 05 is still offline: now it pages on its own.
+        assert sorted(pages(receiver)[1:]) == [
+            ("kiosk_down", "kiosk-pv-05", "firing"), ("link_down", "wan-xa-phu-vang", "resolved"),
+        ]  # fmt: skip
+        probe.disconnect()
+    finally:
+        for service in services:
+            service.stop()
+        alerts.stop()
+        ingest_pool.close()
+        pool.close()
