@@ -219,7 +219,7 @@ def query_series(
         WHERE s.kind = %(kind)s AND s.entity = %(entity)s AND s.metric = %(metric)s AND s.labels @> %(labels)s
         GROUP BY s.labels, b
         ORDER BY b, s.labels::text
-        """,  # type: ignore[arg-type]
+        """,
         params,
     ).fetchall()
     overall: dict[float, list[float]] = {}
@@ -256,7 +256,7 @@ def uptime_pct(conn: psycopg.Connection, services: Sequence[tuple[str, str]], no
             WHERE (s.kind, s.entity) IN (SELECT * FROM unnest(%(kinds)s::text[], %(ids)s::text[]))
               AND s.metric = 'up' AND x.bucket >= %(start)s AND x.bucket <= %(now)s
             GROUP BY s.kind, s.entity
-            """,  # type: ignore[arg-type]
+            """,
             {"kinds": kinds, "ids": ids, "start": _as_datetime(start), "now": _as_datetime(now)},
         ).fetchall()
         for kind, entity, avg in rows:
@@ -324,4 +324,4 @@ def agency_name(conn: psycopg.Connection, agency: str) -> str | None:
 
 
 def agency_names(conn: psycopg.Connection) -> dict[str, str]:
-    return dict(conn.execute("SELECT id, name FROM agencies").fetchall())  # type: ignore[arg-type]
+    return dict(conn.execute("SELECT id, name FROM agencies").fetchall())
