@@ -10,7 +10,9 @@ import psycopg
 import pytest
 from alert_helpers import PHU_VANG_KIOSK, Batches, Receiver, load_inventory, write_rules
 from prometheus_client import CollectorRegistry
+from psycopg.types.json import Jsonb
 
+from alerts.alert import fingerprint
 from alerts.rules import load_rules
 from alerts.service import AlertService
 from ioc.model import StatusUpdate
@@ -81,5 +83,58 @@ def test_link_down_behind_20_kiosks_pages_once(dsn, pool, receiver, tmp_path):
             (a["labels"]["alertname"], a["labels"]["entity"], a["status"]) for b in got[1:] for a in b["alerts"]
         )
         assert statuses_seen == [("kiosk_down", "kiosk-pv-01", "firing"), ("link_down", "wan-xa-phu-vang", "resolved")]
+    finally:
+        service.stop()
+
+
+def test_a_silence_in_the_store_mutes_until_it_is_expired(dsn, pool, receiver, tmp_path):
+    load_inventory(dsn, kiosks=2)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO silences (matchers, starts_at, ends_at, created_by) "
+            "VALUES ('{\"entity\": \"kiosk-pv-01\"}', now() - interval '1 minute', now() + interval '1 hour', 't')"
+        )
+    service = make_service(dsn, pool, receiver, tmp_path)
+    batches = Batches(dsn)
+    try:
+        now = time.time()
+        statuses = [StatusUpdate("kiosk", e, now, "offline") for e in ("kiosk-pv-01", "kiosk-pv-02")]
+        service.on_committed(batches.samples([], statuses))
+        receiver.wait_for(1)
+        time.sleep(0.4)
+        assert [a["labels"]["entity"] for b in receiver.bodies() for a in b["alerts"]] == ["kiosk-pv-02"]
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("UPDATE silences SET expired_at = now()")
+        bodies = receiver.wait_for(2)
+        assert [a["labels"]["entity"] for a in bodies[1]["alerts"]] == ["kiosk-pv-01"]
+    finally:
+        service.stop()
+
+
+def test_a_firing_alert_not_yet_sent_when_the_process_died_is_sent_after_restart(dsn, pool, receiver, tmp_path):
+    load_inventory(dsn, kiosks=1)
+    labels = {
+        "alertname": "kiosk_down", "severity": "critical", "kind": "kiosk", "entity": "kiosk-pv-01",
+        "site": "xa-phu-vang", "agency": "so-tttt",
+    }  # fmt: skip
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE entities SET mqtt_status = 'offline', mqtt_status_at = now() - interval '1 minute', "
+            "last_seen = now() - interval '2 minutes' WHERE id = 'kiosk-pv-01'"
+        )
+        conn.execute(
+            "INSERT INTO alerts (fingerprint, rule, severity, state, kind, entity, site, agency, labels, summary, "
+            "pending_since, starts_at) VALUES (%s, 'kiosk_down', 'critical', 'firing', 'kiosk', 'kiosk-pv-01', "
+            "'xa-phu-vang', 'so-tttt', %s, 'x', now() - interval '1 minute', now() - interval '1 minute')",
+            (fingerprint(labels), Jsonb(labels)),
+        )
+    service = make_service(dsn, pool, receiver, tmp_path)
+    try:
+        (body,) = receiver.wait_for(1)
+        assert [a["labels"] for a in body["alerts"]] == [labels]
+        time.sleep(0.3)
+        assert len(receiver.bodies()) == 1
+        rows = alert_rows(dsn)
+        assert rows == [("kiosk_down", "kiosk", "kiosk-pv-01", "firing", None, True)]  # same row, now notified
     finally:
         service.stop()
