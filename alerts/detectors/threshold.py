@@ -5,10 +5,11 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
-_OPS: dict[str, Callable[[object, object], object]] = {
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
     ">": operator.gt,
     ">=": operator.ge,
     "<": operator.lt,
@@ -22,7 +23,7 @@ INACTIVE, PENDING, FIRING = "inactive", "pending", "firing"
 
 def compare(op: str, value: float | np.ndarray, threshold: float) -> bool | np.ndarray:
     """`value op threshold`, elementwise for arrays."""
-    return _OPS[op](value, threshold)  # type: ignore[return-value]
+    return _OPS[op](value, threshold)
 
 
 @dataclass(frozen=True, slots=True)

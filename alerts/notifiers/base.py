@@ -49,7 +49,7 @@ def send_with_retries(
     attempts: int = 5,
     base_s: float = 0.5,
     cap_s: float = 30.0,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], object] = time.sleep,
     on_retry: Callable[[Exception], None] | None = None,
 ) -> None:
     """Call `send` until it succeeds, retrying TemporaryError with doubling backoff; re-raises the last error."""
