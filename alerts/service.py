@@ -144,6 +144,7 @@ class AlertService:
         self._last_status_ts = 0.0
         self._inventory_at = 0.0
         self._am_resend_at = 0.0
+        self._unsaved: dict[str, Alert] = {}
 
     # -- life cycle --------------------------------------------------------------------------------
 
@@ -203,15 +204,16 @@ class AlertService:
     def _evaluate_loop(self) -> None:
         tick = self.settings.alert_tick_s
         next_tick = self.clock()
+        carried: list[CommittedBatch] = []  # batches of a round that failed (the engine skips what it judged)
         while not self._stopping.is_set():
             now = self.clock()
             wait = next_tick - now
             due = self.router.grouper.next_due()
             if due is not None:
                 wait = min(wait, due - now)
-            batches: list[CommittedBatch] = []
+            batches, carried = carried, []
             try:
-                batches.append(self._queue.get(timeout=max(0.0, min(wait, tick))))
+                batches.append(self._queue.get(timeout=0.0 if batches else max(0.0, min(wait, tick))))
                 while len(batches) < 100:
                     batches.append(self._queue.get_nowait())
             except queue.Empty:
@@ -222,6 +224,7 @@ class AlertService:
                 if do_tick:
                     next_tick = self.clock() + tick
             except Exception:
+                carried = batches[-1000:]
                 log.exception("alert evaluation failed; retrying on the next tick")
                 self._stopping.wait(min(tick, 1.0))
                 next_tick = self.clock() + tick
@@ -258,8 +261,14 @@ class AlertService:
                 for alert in engine.tick(now):
                     changed[alert.fingerprint] = alert
                 self.metrics.eval_seconds.labels("tick").observe(time.perf_counter() - started)
+            changed = {**self._unsaved, **changed}
             if changed:
-                store.save_alerts(conn, changed.values())
+                try:
+                    store.save_alerts(conn, changed.values())
+                except Exception:
+                    self._unsaved = changed  # saved with the next round, so no transition is lost
+                    raise
+                self._unsaved = {}
                 for alert in changed.values():
                     self.metrics.transitions.labels("dropped" if alert.dropped else alert.state).inc()
                     self.router.consider(alert, now)

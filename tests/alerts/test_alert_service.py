@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from alert_helpers import PHU_VANG_KIOSK, Batches, Receiver, load_inventory, write_rules
+from alert_helpers import PHU_VANG_KIOSK, Batches, Receiver, load_inventory, wait_until, write_rules
 from prometheus_client import CollectorRegistry
 from psycopg.types.json import Jsonb
 
@@ -136,5 +136,26 @@ def test_a_firing_alert_not_yet_sent_when_the_process_died_is_sent_after_restart
         assert len(receiver.bodies()) == 1
         rows = alert_rows(dsn)
         assert rows == [("kiosk_down", "kiosk", "kiosk-pv-01", "firing", None, True)]  # same row, now notified
+    finally:
+        service.stop()
+
+
+def test_a_store_failure_loses_no_transition(dsn, pool, receiver, tmp_path):
+    load_inventory(dsn, kiosks=1)
+    service = make_service(dsn, pool, receiver, tmp_path)
+    batches = Batches(dsn)
+    offline = batches.samples([], [StatusUpdate("kiosk", "kiosk-pv-01", time.time(), "offline")])
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("ALTER TABLE alerts RENAME TO alerts_away")
+            try:
+                service.on_committed(offline)
+                time.sleep(0.4)  # rounds fail while the table is away
+                assert receiver.bodies() == []
+            finally:
+                conn.execute("ALTER TABLE alerts_away RENAME TO alerts")
+        (body,) = receiver.wait_for(1)
+        assert body["alerts"][0]["labels"]["entity"] == "kiosk-pv-01"
+        wait_until(lambda: alert_rows(dsn) == [("kiosk_down", "kiosk", "kiosk-pv-01", "firing", None, True)])
     finally:
         service.stop()
