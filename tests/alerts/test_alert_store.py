@@ -73,3 +73,31 @@ def test_hourly_averages_for_the_seasonal_baseline(any_dsn):
         got = store.hourly_averages(conn, sid, [*hours, this_hour - 7 * 86400 * 4])
     assert sorted(got.tolist()) == [15.0, 16.0, 17.0]
     assert isinstance(got, np.ndarray)
+
+
+def test_silences_windows_and_acks_as_the_router_reads_them(any_dsn):
+    now = time.time()
+    with psycopg.connect(any_dsn, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO silences (matchers, starts_at, ends_at, created_by) VALUES "
+            "('{\"site\": \"a\"}', now() - interval '1 hour', now() + interval '1 hour', 't'), "
+            "('{\"site\": \"b\"}', now() - interval '2 hour', now() - interval '1 hour', 't')"
+        )
+        conn.execute(
+            "INSERT INTO maintenance_windows (matchers, weekdays, start_time, duration, created_by) "
+            "VALUES ('{\"site\": \"dc-tinh\"}', '{6,7}', '22:00', interval '2 hours', 't')"
+        )
+        a = make_alert()
+        store.save_alerts(conn, [a])
+        conn.execute("UPDATE alerts SET acked_by = 'Nguyễn Văn An' WHERE id = %s", (a.id,))
+        (silence,) = store.load_silences(conn, now)
+        (window,) = store.load_windows(conn)
+        acks = store.load_acks(conn)
+    assert silence.matchers == {"site": "a"} and silence.active(now)
+    assert (window.weekdays, window.start_time.hour, window.duration_s, window.timezone) == (
+        (6, 7),
+        22,
+        7200.0,
+        "Asia/Ho_Chi_Minh",
+    )
+    assert acks == {a.id: "Nguyễn Văn An"}
