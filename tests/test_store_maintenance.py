@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import time
+
 import psycopg
 
 from ioc.settings import load_settings
 from ioc.store.connect import make_pool
-from ioc.store.maintenance import StoreMaintenance, run_upkeep
+from ioc.store.maintenance import StoreMaintenance, refresh_rollups, run_upkeep
+from ioc.store.writer import BatchWriter, PendingBatch
 
 
 def _partition_days(dsn: str) -> list[str]:
@@ -52,4 +55,39 @@ def test_maintenance_thread_starts_and_stops(dsn: str) -> None:
         service.stop()
         assert service._thread is not None and not service._thread.is_alive()
     finally:
+        pool.close()
+
+
+def test_late_samples_reach_the_rollups_on_both_back_ends(any_dsn: str) -> None:
+    """A sample hours late, written by the ingest writer, lands in samples_1m: at once on plain
+    PostgreSQL (the writer's upsert), after the rollup refresh on TimescaleDB."""
+    settings = load_settings(database_url=any_dsn)
+    writer = BatchWriter(any_dsn)
+    now = float(int(time.time()) // 60 * 60)
+    pool = make_pool(any_dsn, max_size=1)
+    pool.open()
+    try:
+        history = PendingBatch()
+        for i in range(1, 600):
+            history.keys.append(("link", "wan-1", "rtt_ms", ()))
+            history.ts.append(now - 60.0 * i)
+            history.values.append(float(i))
+        writer.write(history)
+        refresh_rollups(pool, settings)
+        late_ts = now - 5 * 3600 + 30.5  # inside a bucket that already holds a sample
+        late = PendingBatch()
+        late.keys.append(("link", "wan-1", "rtt_ms", ()))
+        late.ts.append(late_ts)
+        late.values.append(1000.0)
+        assert writer.write(late).stored == 1
+        with psycopg.connect(any_dsn, autocommit=True) as conn:
+            backend = conn.execute("SELECT value FROM ioc_meta WHERE key = 'backend'").fetchone()[0]
+        assert refresh_rollups(pool, settings) is (backend == "timescaledb")
+        with psycopg.connect(any_dsn, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT cnt, max_value FROM samples_1m WHERE bucket = to_timestamp(%s)", (now - 5 * 3600,)
+            ).fetchone()
+        assert row == (2, 1000.0)
+    finally:
+        writer.close()
         pool.close()
