@@ -110,12 +110,12 @@ def parse_inventory(text: str, source: str = "<inventory>") -> Inventory:
         if key not in _SECTIONS:
             check.fail(str(key), f"unknown section (expected {', '.join(_SECTIONS)})")
     sections: dict[str, list[Any]] = {}
-    for name in _SECTIONS:
-        value = doc.get(name) or []
+    for section in _SECTIONS:
+        value = doc.get(section) or []
         if not isinstance(value, list):
-            check.fail(name, "must be a list")
+            check.fail(section, "must be a list")
             value = []
-        sections[name] = value
+        sections[section] = value
 
     agencies: list[Agency] = []
     for i, entry in enumerate(sections["agencies"]):

@@ -16,7 +16,8 @@ _bearer = HTTPBearer(auto_error=False, description="An API key from `ioc keys cr
 
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def get_conn(request: Request) -> Iterator[psycopg.Connection]:

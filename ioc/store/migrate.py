@@ -115,14 +115,14 @@ def migrate(conn: psycopg.Connection, settings: Settings) -> list[str]:
             # statement of a TimescaleDB migration runs on its own; plain ones run in one transaction.
             if backend == "timescaledb":
                 for statement in split_statements(text):
-                    conn.execute(statement)  # type: ignore[arg-type]
+                    conn.execute(statement)
                 conn.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                     (migration.version, migration.name),
                 )
             else:
                 with conn.transaction():
-                    conn.execute(text)  # type: ignore[arg-type]
+                    conn.execute(text)
                     conn.execute(
                         "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                         (migration.version, migration.name),
