@@ -75,6 +75,9 @@ class Alert:
     series_id: int | None = None  # the series it watches; None for per-entity rules
     cond: Condition = field(default_factory=Condition)
     dropped: bool = False  # a pending alert whose condition went away before it fired: its row is deleted
+    hold_until: float | None = None  # topology hold: no page before this, so a root cause can show up first
+    clearing_since: float | None = None  # flap damping: healthy since then, still firing for keep_firing_for
+    flaps: int = 0  # times it broke again while clearing
 
     @property
     def ref(self) -> str:

@@ -6,7 +6,7 @@ persists and dispatches the alerts it returns. The detectors it calls are pure f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -24,6 +24,11 @@ from alerts.topology import Topology
 from ioc.inventory import Entity, Inventory
 from ioc.model import StatusUpdate
 from ioc.store.series import SeriesKey
+
+# Flap damping: an alert that broke again this many times while clearing counts as flapping, and then
+# has to stay healthy FLAPPING_HOLD_FACTOR times its rule's keep_firing_for before it resolves.
+FLAPPING_AFTER = 3
+FLAPPING_HOLD_FACTOR = 3.0
 
 # (series id, the starts of the hours wanted) -> the series' hourly averages at those hours.
 BaselineSource = Callable[[int, list[float]], np.ndarray]
@@ -71,8 +76,10 @@ class Engine:
         timezone: str = "Asia/Ho_Chi_Minh",
         baseline: BaselineSource = _no_baseline,
         is_holiday: Callable[[date], bool] = lambda d: False,
+        topology_hold_s: float = 0.0,
     ):
         self.rules = rules
+        self.topology_hold_s = topology_hold_s
         self.language = language
         self.timezone = timezone
         self.baseline = baseline
@@ -263,6 +270,11 @@ class Engine:
                         self._apply(rule, alert.fingerprint, alert.labels, alert.kind, alert.entity, new, now, changed)
         for kind, entity_id in list(self._live):
             self._eval_down_entity(kind, entity_id, now, changed)
+        for alert in list(self.alerts.values()):
+            if alert.clearing_since is not None:
+                rule = self._rule(alert.rule)
+                if rule is None or now - alert.clearing_since >= self._keep_firing_s(rule, alert):
+                    self._resolve(alert, alert.clearing_since, changed)
         self._topology(down_before, changed)
         return list(changed.values())
 
@@ -403,7 +415,8 @@ class Engine:
             open_alert = self.alerts.get(fp)
             if state.down:
                 since = state.since if state.since is not None else now
-                cond = Condition(FIRING, open_alert.cond.since if open_alert else since, 1.0)
+                kept = open_alert.cond.since if open_alert is not None else None
+                cond = Condition(FIRING, kept if kept is not None else since, 1.0)
             else:
                 cond = Condition(INACTIVE, None, 0.0)
             if open_alert is None and not state.down:
@@ -432,12 +445,23 @@ class Engine:
                 return
             alert.cond = cond
             if alert.state == FIRING:
-                alert.state, alert.ends_at = RESOLVED, now
-            else:
-                alert.dropped = True
+                if alert.clearing_since is None:
+                    alert.clearing_since = now
+                if now - alert.clearing_since < self._keep_firing_s(rule, alert):
+                    return  # flap damping: still firing until it has stayed healthy for a while
+                self._resolve(alert, alert.clearing_since, changed)
+                return
+            alert.dropped = True
             self._unindex(alert)
             changed[fp] = alert
             return
+        if alert is not None and alert.state == FIRING and alert.clearing_since is not None:
+            # Broke again before it stayed healthy long enough: the same incident goes on, no new page.
+            alert.clearing_since = None
+            alert.flaps += 1
+            if cond.state != FIRING:
+                cond = replace(cond, state=FIRING)
+            changed[fp] = alert
         if alert is None:
             entity = self._entities.get((kind, entity_id))
             alert = Alert(
@@ -461,11 +485,32 @@ class Engine:
             alert.state, alert.starts_at = FIRING, now
             if rule.down:
                 self._down.setdefault(alert.ref, set()).add(fp)
+                if self.topology_hold_s > 0 and self.topology.parents.get(alert.ref):
+                    # A dependent's own outage may be its link's, not yet judged: give the root time to show.
+                    alert.hold_until = now + self.topology_hold_s
             changed[fp] = alert
         if fp in changed:
             self._annotate(alert, rule, reason)
             if alert.suppressed_by is None and alert.last_notified_at is None:
-                alert.suppressed_by = self.topology.root_cause(alert.ref, self._down)
+                alert.suppressed_by = self._cause(alert, rule, self._down)
+
+    def _keep_firing_s(self, rule: Rule, alert: Alert) -> float:
+        factor = FLAPPING_HOLD_FACTOR if alert.flaps >= FLAPPING_AFTER else 1.0
+        return rule.keep_firing_for_s * factor
+
+    def _resolve(self, alert: Alert, at: float | None, changed: dict[str, Alert]) -> None:
+        alert.state, alert.ends_at = RESOLVED, at
+        alert.clearing_since = None
+        self._unindex(alert)
+        changed[alert.fingerprint] = alert
+
+    def _cause(self, alert: Alert, rule: Rule | None, down: Collection[str]) -> str | None:
+        """What an alert is a symptom of: a down entity it depends on, else its own entity being down
+        (a link that is down also loses packets; one page for it is enough)."""
+        root = self.topology.root_cause(alert.ref, down)
+        if root is None and alert.ref in down and rule is not None and not rule.down:
+            root = alert.ref
+        return root
 
     def _annotate(self, alert: Alert, rule: Rule, reason: str | None) -> None:
         entity = self._entities.get((alert.kind, alert.entity))
@@ -492,6 +537,10 @@ class Engine:
             annotations["site_name"] = str(fields["site_name"])
         if alert.value is not None:
             annotations["value"] = f"{alert.value:g}"
+        if alert.flaps:
+            annotations["flaps"] = str(alert.flaps)
+            if alert.flaps >= FLAPPING_AFTER:
+                annotations["flapping"] = "true"
         if reason:
             annotations["reason"] = reason
         if rule.down:
@@ -512,16 +561,18 @@ class Engine:
         if down_now == down_before:
             return
         for root in down_now - down_before:
-            for ref in self.topology.descendants(root):
+            for ref in [root, *self.topology.descendants(root)]:
                 for fp in self._by_ref.get(ref, ()):
                     alert = self.alerts[fp]
                     if alert.suppressed_by is None and alert.last_notified_at is None:
-                        alert.suppressed_by = self.topology.root_cause(ref, down_now)
-                        changed[fp] = alert
+                        alert.suppressed_by = self._cause(alert, self._rule(alert.rule), down_now)
+                        if alert.suppressed_by is not None:
+                            changed[fp] = alert
         for gone in down_before - down_now:
-            for ref in self.topology.descendants(gone):
+            for ref in [gone, *self.topology.descendants(gone)]:
                 for fp in self._by_ref.get(ref, ()):
                     alert = self.alerts[fp]
                     if alert.suppressed_by is not None and alert.suppressed_by not in down_now:
-                        alert.suppressed_by = self.topology.root_cause(ref, down_now)
+                        alert.suppressed_by = self._cause(alert, self._rule(alert.rule), down_now)
+                        alert.hold_until = None  # the root was judged; what is still down pages now
                         changed[fp] = alert

@@ -21,6 +21,10 @@ class Router:
     def wants_firing(self, alert: Alert, now: float) -> bool:
         if alert.state != FIRING or alert.suppressed_by is not None or self.muted(alert, now):
             return False
+        if alert.hold_until is not None and now < alert.hold_until:
+            return False  # topology hold: its root may still turn out to be down
+        if alert.clearing_since is not None and alert.last_notified_at is None:
+            return False  # healthy again and only waiting out keep_firing_for: nobody needs a page now
         if alert.last_notified_at is None:
             return True
         return alert.acked_by is None and now - alert.last_notified_at >= self.repeat_interval_s

@@ -39,7 +39,10 @@ _DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)?$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 # Keys each type needs beyond the common ones, and the keys it accepts.
-_COMMON = {"name", "kind", "type", "severity", "summary", "description", "labels", "match", "enabled", "down"}
+_COMMON = {
+    "name", "kind", "type", "severity", "summary", "description", "labels", "match", "enabled", "down",
+    "keep_firing_for",
+}  # fmt: skip
 _TYPE_KEYS: dict[str, tuple[set[str], set[str]]] = {
     "threshold": ({"metric", "op", "threshold"}, {"clear", "for"}),
     "down": (set(), {"heartbeat"}),
@@ -86,6 +89,9 @@ class Rule:
     bad_threshold: float = 1.0
     windows: tuple[tuple[float, float, float], ...] = DEFAULT_BURN_WINDOWS
     down: bool = False  # while firing, the entity counts as down (topology roots, entity status)
+    # Flap damping: a firing alert whose condition clears stays firing this long; breaking again within
+    # it continues the same incident instead of paging anew.
+    keep_firing_for_s: float = 0.0
     summary: dict[str, str] = field(default_factory=dict)
     description: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
@@ -292,6 +298,8 @@ def parse_rule(raw: object, source: str, index: int, problems: list[str]) -> Rul
         kwargs["per_s"] = per
     if (heartbeat := check.duration("heartbeat", positive=True)) is not None:
         kwargs["heartbeat_s"] = heartbeat
+    if (keep := check.duration("keep_firing_for")) is not None:
+        kwargs["keep_firing_for_s"] = keep
     for key in ("counter", "enabled", "down"):
         if (flag := check.boolean(key)) is not None:
             kwargs[key] = flag
@@ -417,16 +425,25 @@ def _rule_files(directory: Path) -> list[Path]:
 
 def read_rules_dir(directory: Path) -> tuple[list[Rule], list[str]]:
     """Rules of every *.yaml / *.yml file of a directory, and the problems found, names unique."""
+    if not directory.exists():
+        return [], [f"{directory}: no such directory"]
     if not directory.is_dir():
         return [], [f"{directory}: not a directory"]
     rules: list[Rule] = []
     problems: list[str] = []
     owner: dict[str, str] = {}
-    for path in _rule_files(directory):
+    try:
+        paths = _rule_files(directory)
+    except OSError as exc:
+        return [], [f"{directory}: cannot read: {exc.strerror or exc}"]
+    for path in paths:
         try:
             text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(f"{path}: cannot read: {exc}")
+        except OSError as exc:
+            problems.append(f"{path}: cannot read: {exc.strerror or exc}")
+            continue
+        except UnicodeDecodeError as exc:
+            problems.append(f"{path}: cannot read: not UTF-8 text (byte {exc.start})")
             continue
         found, file_problems = parse_rules_text(text, str(path))
         problems.extend(file_problems)

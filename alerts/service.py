@@ -161,6 +161,7 @@ class AlertService:
                 timezone=self.settings.timezone,
                 baseline=self._baseline,
                 is_holiday=is_holiday,
+                topology_hold_s=self.settings.alert_topology_hold_s,
             )
             gone = engine.restore(store.load_open_alerts(conn), store.load_liveness(conn), now)
             store.save_alerts(conn, gone)

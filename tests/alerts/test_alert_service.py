@@ -35,6 +35,7 @@ def make_service(dsn: str, pool: object, receiver: Receiver, tmp_path: Path, **o
         rules_dir=write_rules(tmp_path / "rules"),
         alert_group_wait_s=0.2,
         alert_tick_s=0.05,
+        alert_topology_hold_s=0.3,
         **overrides,
     )
     rules = [r for r in load_rules(settings.rules_dir) if r.name in ("kiosk_down", "link_down", "service_slow")]

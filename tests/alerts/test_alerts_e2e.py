@@ -61,6 +61,7 @@ def e2e_settings(dsn, broker, receiver: Receiver, tmp_path: Path) -> Settings:
         rules_dir=write_rules(tmp_path / "rules"),
         alert_group_wait_s=0.3,
         alert_tick_s=0.05,
+        alert_topology_hold_s=0.5,  # the link's `up` == 0 is judged at once with these rules
     )
 
 

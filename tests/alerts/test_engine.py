@@ -80,6 +80,7 @@ def test_for_and_hysteresis_through_the_engine():
     engine = make_engine()
     assert states(feed(engine, [(2, T0, 8)], T0)) == [("paper_low", "kiosk-pv-01", PENDING, None)]
     assert feed(engine, [(2, T0 + 60, 7)], T0 + 60) == []
+    assert feed(engine, [(5, T0 + 290, 12.0)], T0 + 290) == []  # the kiosk stays alive (cpu_pct, no rule)
     changed = [a for a in engine.tick(T0 + 300) if a.rule == "paper_low"]
     assert states(changed) == [("paper_low", "kiosk-pv-01", FIRING, None)]
     assert changed[0].summary == "Kiosk lấy số 01 – UBND xã Phú Vang: sắp hết giấy (7%)"

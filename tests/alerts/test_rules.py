@@ -86,6 +86,8 @@ def test_a_good_rule_parses():
          "site, agency, system)"),
         ({"name": "Link Loss"}, "r.yaml: rule #1: name: 'Link Loss' does not match ^[a-z][a-z0-9_]{0,62}$"),
         ({"name": None}, "r.yaml: rule #1: name: is required"),
+        ({"keep_firing_for": "-3m"}, "r.yaml: rule link_loss: keep_firing_for: must be a duration such as 30s, "
+         "5m or 1h, not '-3m'"),
         ({"type": "percentile", "quantile": 1.5, "window": "5m"}, "r.yaml: rule link_loss: quantile: must be "
          "between 0 and 1, not 1.5"),
         ({"type": "burn_rate", "op": None, "threshold": None, "clear": None, "for": None, "objective": 1,
@@ -151,6 +153,13 @@ def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 
 
+def test_keep_firing_for_is_parsed_and_set_on_the_shipped_down_rules():
+    (rule,), problems = parse_rules_text(rules_text(keep_firing_for="90s"), "r.yaml")
+    assert problems == [] and rule.keep_firing_for_s == 90.0
+    shipped = {r.name: r.keep_firing_for_s for r in load_rules() if r.down}
+    assert shipped == {"kiosk_down": 180.0, "link_down": 180.0, "link_no_data": 180.0, "service_down": 180.0}
+
+
 def test_cli_rules_check(tmp_path: Path):
     runner = CliRunner()
     result = runner.invoke(app, ["rules", "check"])
@@ -167,7 +176,9 @@ def test_cli_rules_check(tmp_path: Path):
 _scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
 _values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
     st.text(max_size=8), inner, max_size=3), max_leaves=8)  # fmt: skip
-_keys = st.sampled_from([*GOOD, "window", "quantile", "objective", "windows", "labels", "match", "per", "mads"])
+_keys = st.sampled_from(
+    [*GOOD, "window", "quantile", "objective", "windows", "labels", "match", "per", "mads", "keep_firing_for"]
+)
 
 
 @settings(max_examples=300, deadline=None)
