@@ -46,6 +46,11 @@ def parse_ts(value: object, received_at: float) -> float:
 _valid_metrics: set[str] = set()
 
 
+def known_metrics() -> set[str]:
+    """Metric names already checked valid (a bounded cache)."""
+    return _valid_metrics
+
+
 def check_metric(name: object) -> str:
     if name in _valid_metrics:
         return name  # type: ignore[return-value]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import repeat
 
 from collectors.decoders import Decoded
 from collectors.ingest.mqtt_source import Delivery
@@ -30,9 +31,10 @@ class Batcher:
         n = len(decoded)
         if n:
             kind, entity = decoded.kind, decoded.entity
-            batch.keys.extend([(kind, entity, m, lb) for m, lb in zip(decoded.metrics, decoded.labels, strict=True)])
-            batch.ts.extend(decoded.ts)
-            batch.values.extend(decoded.values)
+            # the key tuples are made in C, not by a Python loop
+            batch.keys += zip(repeat(kind, n), repeat(entity, n), decoded.metrics, decoded.labels, strict=True)
+            batch.ts += decoded.ts
+            batch.values += decoded.values
             batch.seen(kind, entity, min(decoded.ts), max(decoded.ts))
         for status in decoded.statuses:
             batch.statuses.append(status)

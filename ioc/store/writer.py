@@ -11,6 +11,7 @@ batch is split until the rows the store refuses are isolated and dead-lettered o
 
 from __future__ import annotations
 
+import itertools
 import logging
 import struct
 import time
@@ -22,6 +23,8 @@ import numpy as np
 import orjson
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 
 from ioc.model import Event, Labels, Rejection, StatusUpdate
@@ -45,6 +48,58 @@ _COPY_ROW = np.dtype(
 )
 
 SeriesTuple = tuple[str, str, str, Labels]  # kind, entity, metric, labels
+
+
+class PgArray:
+    """A one-dimensional numpy array sent as a binary PostgreSQL array, built by numpy in one go
+    (psycopg's list dumpers convert element by element in Python: they were the writer's main cost)."""
+
+    __slots__ = ("data",)
+    elem_oid = 0
+    dtype = np.dtype(">f8")
+
+    def __init__(self, data: np.ndarray):
+        self.data = data
+
+
+class Int4Array(PgArray):
+    elem_oid, dtype = 23, np.dtype(">i4")
+
+
+class Int8Array(PgArray):
+    elem_oid, dtype = 20, np.dtype(">i8")
+
+
+class Float8Array(PgArray):
+    elem_oid, dtype = 701, np.dtype(">f8")
+
+
+def pg_array_bytes(array: PgArray) -> bytes:
+    """PostgreSQL's binary array format: ndim, has-null flag, element oid, (length, lower bound) per
+    dimension, then per element an int32 length and the big-endian value."""
+    n = array.data.shape[0]
+    if n == 0:
+        return struct.pack(">iii", 0, 0, array.elem_oid)
+    rows = np.empty(n, np.dtype([("len", ">i4"), ("value", array.dtype)]))
+    rows["len"] = array.dtype.itemsize
+    rows["value"] = array.data
+    return struct.pack(">iiiii", 1, 0, array.elem_oid, n, 1) + rows.tobytes()
+
+
+class _PgArrayDumper(Dumper):
+    format = Format.BINARY
+
+    def dump(self, obj: PgArray) -> bytes:
+        return pg_array_bytes(obj)
+
+
+def _array_dumper(array_oid: int) -> type[Dumper]:
+    return type(f"PgArrayDumper{array_oid}", (_PgArrayDumper,), {"oid": array_oid})
+
+
+def register_pg_arrays(conn: psycopg.Connection) -> None:
+    for cls, array_oid in ((Int4Array, 1007), (Int8Array, 1016), (Float8Array, 1022)):
+        conn.adapters.register_dumper(cls, _array_dumper(array_oid))
 
 
 @dataclass
@@ -152,10 +207,15 @@ def copy_payload(series_ids: np.ndarray, ts_us: np.ndarray, values: np.ndarray) 
     return _COPY_HEADER + rows.tobytes() + _COPY_TRAILER
 
 
-def rollup(series_ids: np.ndarray, ts_us: np.ndarray, values: np.ndarray, width_us: int) -> tuple[np.ndarray, ...]:
-    """Group rows by (series, bucket): ids, bucket starts (us since 2000), count, sum, min, max."""
+def rollup(
+    series_ids: np.ndarray, ts_us: np.ndarray, values: np.ndarray, width_us: int, order: np.ndarray | None = None
+) -> tuple[np.ndarray, ...]:
+    """Group rows by (series, bucket): ids, bucket starts (us since 2000), count, sum, min, max.
+
+    `order`, when given, sorts the rows by (series, ts), hence also by (series, bucket) for any width."""
     buckets = ts_us // width_us * width_us
-    order = np.lexsort((buckets, series_ids))
+    if order is None:
+        order = np.lexsort((buckets, series_ids))
     s, b, v = series_ids[order], buckets[order], values[order]
     n = s.shape[0]
     change = np.empty(n, dtype=bool)
@@ -177,7 +237,7 @@ def rollup(series_ids: np.ndarray, ts_us: np.ndarray, values: np.ndarray, width_
 _ROLLUP_SQL = """
 INSERT INTO {table} AS r (series_id, bucket, cnt, total, min_value, max_value)
 SELECT s, timestamptz '2000-01-01 00:00:00+00' + b * interval '1 microsecond', c, t, lo, hi
-FROM unnest(%s::int4[], %s::int8[], %s::int8[], %s::float8[], %s::float8[], %s::float8[]) AS u(s, b, c, t, lo, hi)
+FROM unnest(%b::int4[], %b::int8[], %b::int8[], %b::float8[], %b::float8[], %b::float8[]) AS u(s, b, c, t, lo, hi)
 ON CONFLICT (series_id, bucket) DO UPDATE SET
     cnt = r.cnt + excluded.cnt,
     total = r.total + excluded.total,
@@ -194,6 +254,21 @@ ON CONFLICT (kind, id) DO UPDATE SET
     first_seen = least(e.first_seen, excluded.first_seen),
     last_seen = greatest(e.last_seen, excluded.last_seen)
 """
+
+
+def _upkeep_sql(rollups: bool, entities: bool, notify: bool) -> str:
+    """Rollups, entities and the NOTIFY as ONE statement (data-modifying CTEs): one round trip a batch."""
+    parts = []
+    if rollups:
+        parts.append(f"m1 AS ({_ROLLUP_SQL.format(table='samples_1m')})")
+        parts.append(f"h1 AS ({_ROLLUP_SQL.format(table='samples_1h')})")
+    if entities:
+        parts.append(f"seen AS ({_ENTITIES_SQL})")
+    head = f"WITH {', '.join(parts)} " if parts else ""
+    return head + ("SELECT pg_notify(%s, %s)" if notify else "SELECT 1")
+
+
+_UPKEEP_SQL = {key: _upkeep_sql(*key) for key in itertools.product((False, True), repeat=3)}
 
 _STATUS_SQL = """
 UPDATE entities AS e SET mqtt_status = %s, mqtt_status_at = to_timestamp(%s)
@@ -246,6 +321,7 @@ class BatchWriter:
             self.close()
             conn = self._connect()
             conn.autocommit = False
+            register_pg_arrays(conn)
             if self._backend is None:
                 row = conn.execute("SELECT value FROM ioc_meta WHERE key = 'backend'").fetchone()
                 conn.commit()
@@ -257,7 +333,7 @@ class BatchWriter:
         """Store one batch; temporary errors propagate (the connection is dropped), nothing half-written."""
         conn = self._connection()
         try:
-            return self._write(conn, batch)
+            return self._write_deduplicated(conn, batch)
         except Exception as exc:
             self._after_error(conn)
             if self._is_temporary(conn, exc):
@@ -279,18 +355,27 @@ class BatchWriter:
 
     # -- the batch, in one transaction ---------------------------------------------------------
 
+    def _write_deduplicated(self, conn: psycopg.Connection, batch: PendingBatch) -> WriteResult:
+        """The fast path (plain binary COPY) first; when a sample is already stored (a redelivery), the
+        transaction is rolled back and the batch written again through the staging table. The COPY is
+        the transaction's first statement, so this costs no savepoint (no subtransaction) per batch."""
+        try:
+            return self._write(conn, batch, staged=False)
+        except pg_errors.UniqueViolation:
+            pass
+        return self._write(conn, batch, staged=True)
+
     def _series_ids(self, conn: psycopg.Connection, keys: list[SeriesTuple]) -> np.ndarray:
         ids = self._ids
-        get = ids.get
-        out = [get(k) for k in keys]
+        out = list(map(ids.get, keys))
         if None in out:
             missing = list({k: None for k, i in zip(keys, out, strict=True) if i is None})
             resolved = self.registry.resolve(conn, [SeriesKey(*k) for k in missing])
             conn.commit()  # series are harmless to keep: commit them before the batch may fail
             for key in missing:
                 ids[key] = resolved[SeriesKey(*key)]
-            out = [ids[k] for k in keys]
-        return np.fromiter(out, dtype=np.int32, count=len(out))
+            out = list(map(ids.__getitem__, keys))
+        return np.array(out, dtype=np.int32)
 
     def _ensure_partitions(self, conn: psycopg.Connection, ts_us: np.ndarray) -> None:
         days = {int(d) for d in np.unique(ts_us // _US_PER_DAY)}
@@ -303,39 +388,57 @@ class BatchWriter:
         conn.commit()
         self._days |= unknown
 
-    def _write(self, conn: psycopg.Connection, batch: PendingBatch) -> WriteResult:
+    def _write(self, conn: psycopg.Connection, batch: PendingBatch, *, staged: bool = True) -> WriteResult:
         n = len(batch)
         duplicates = 0
+        order = None
         if n:
             sid = self._series_ids(conn, batch.keys)
             ts_us = np.rint((np.asarray(batch.ts, dtype=np.float64) - PG_EPOCH_S) * 1e6).astype(np.int64)
             values = np.asarray(batch.values, dtype=np.float64)
-            sid, ts_us, values, duplicates = _drop_repeats(sid, ts_us, values)
+            sid, ts_us, values, duplicates, order = _drop_repeats(sid, ts_us, values)
             if self._backend == "postgres":
                 self._ensure_partitions(conn, ts_us)
         else:
             sid, ts_us, values = np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.float64)
         with conn.transaction():
             if sid.shape[0]:
-                inserted = self._insert_samples(conn, sid, ts_us, values)
-                if not inserted.all():
+                inserted = self._insert_samples(conn, sid, ts_us, values, staged)
+                if inserted is not None:
                     duplicates += int((~inserted).sum())
-                    sid, ts_us, values = sid[inserted], ts_us[inserted], values[inserted]
-                if self._backend == "postgres" and sid.shape[0]:
-                    for table, width in (("samples_1m", _MINUTE_US), ("samples_1h", _HOUR_US)):
-                        cols = rollup(sid, ts_us, values, width)
-                        conn.execute(_ROLLUP_SQL.format(table=table), [c.tolist() for c in cols])
+                    sid, ts_us, values, order = sid[inserted], ts_us[inserted], values[inserted], None
+            # Rollups, entities' first/last seen and (without events) the NOTIFY: one statement.
+            params: list[object] = []
+            rollups = self._backend == "postgres" and bool(sid.shape[0])
+            if rollups:
+                if order is None:
+                    order = np.lexsort((ts_us, sid))
+                for width in (_MINUTE_US, _HOUR_US):
+                    s, b, c, t, lo, hi = rollup(sid, ts_us, values, width, order)
+                    params += [Int4Array(s), Int8Array(b), Int8Array(c), Float8Array(t), Float8Array(lo),
+                               Float8Array(hi)]  # fmt: skip
             if batch.last_seen:
                 keys = sorted(batch.last_seen)
-                conn.execute(
-                    _ENTITIES_SQL,
-                    (
-                        [k for k, _ in keys],
-                        [i for _, i in keys],
-                        [batch.first_seen[k] for k in keys],
-                        [batch.last_seen[k] for k in keys],
-                    ),
-                )
+                params += [
+                    [k for k, _ in keys],
+                    [i for _, i in keys],
+                    [batch.first_seen[k] for k in keys],
+                    [batch.last_seen[k] for k in keys],
+                ]
+            ts_s = ts_us / 1e6 + PG_EPOCH_S
+            series = np.unique(sid)
+            notify: dict[str, object] = {
+                "min_ts": float(ts_s.min()) if ts_s.shape[0] else None,
+                "max_ts": float(ts_s.max()) if ts_s.shape[0] else None,
+                "series": series.tolist() if series.shape[0] <= _NOTIFY_MAX_SERIES else None,
+                "status": bool(batch.statuses),
+                "events": False,
+            }
+            notify_now = not batch.events  # else after the events, whose insert decides notify["events"]
+            if notify_now:
+                params += [COMMITTED_CHANNEL, orjson.dumps(notify).decode()]
+            if params:
+                conn.execute(_UPKEEP_SQL[(rollups, bool(batch.last_seen), notify_now)], params)
             for status in batch.statuses:
                 conn.execute(
                     "INSERT INTO status_changes (kind, entity, ts, status) VALUES (%s, %s, to_timestamp(%s), %s)"
@@ -358,33 +461,22 @@ class BatchWriter:
                         "INSERT INTO dead_letters (topic, payload, reason, detail) VALUES (%s, %s, %s, %s)",
                         [(r.topic, r.payload, r.reason, r.detail) for r in batch.rejections],
                     )
-            ts_s = ts_us / 1e6 + PG_EPOCH_S
-            notify: dict[str, object] = {
-                "min_ts": float(ts_s.min()) if ts_s.shape[0] else None,
-                "max_ts": float(ts_s.max()) if ts_s.shape[0] else None,
-                "series": np.unique(sid).tolist() if np.unique(sid).shape[0] <= _NOTIFY_MAX_SERIES else None,
-                "status": bool(batch.statuses),
-                "events": bool(events),
-            }
-            conn.execute("SELECT pg_notify(%s, %s)", (COMMITTED_CHANNEL, orjson.dumps(notify).decode()))
+            if batch.events:
+                notify["events"] = bool(events)
+                conn.execute("SELECT pg_notify(%s, %s)", (COMMITTED_CHANNEL, orjson.dumps(notify).decode()))
         committed = CommittedBatch(sid, ts_s, values, list(batch.statuses), events, dict(batch.last_seen))
         return WriteResult(committed, int(sid.shape[0]), duplicates, list(batch.rejections))
 
     def _insert_samples(
-        self, conn: psycopg.Connection, sid: np.ndarray, ts_us: np.ndarray, values: np.ndarray
-    ) -> np.ndarray:
-        """Insert rows; a mask of those newly stored (False where the series already had that ts)."""
+        self, conn: psycopg.Connection, sid: np.ndarray, ts_us: np.ndarray, values: np.ndarray, staged: bool
+    ) -> np.ndarray | None:
+        """Insert rows. Not staged: plain COPY, None (all stored) or UniqueViolation. Staged: a mask of
+        the rows newly stored (False where the series already had that ts)."""
         data = copy_payload(sid, ts_us, values)
-        try:
-            with (
-                conn.transaction(),  # a savepoint
-                conn.cursor() as cur,
-                cur.copy("COPY samples (series_id, ts, value) FROM STDIN (FORMAT BINARY)") as copy,
-            ):
-                copy.write(data)
-            return np.ones(sid.shape[0], dtype=bool)
-        except pg_errors.UniqueViolation:
-            pass
+        if not staged:
+            with conn.cursor() as cur, cur.copy("COPY samples (series_id, ts, value) FROM STDIN (FORMAT BINARY)") as cp:
+                cp.write(data)
+            return None
         with conn.cursor() as cur:
             cur.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS ioc_stage"
@@ -426,7 +518,7 @@ class BatchWriter:
     def _write_or_split(self, part: PendingBatch) -> WriteResult:
         conn = self._connection()
         try:
-            return self._write(conn, part)
+            return self._write_deduplicated(conn, part)
         except Exception as exc:
             self._after_error(conn)
             if self._is_temporary(conn, exc):
@@ -482,16 +574,17 @@ def _slice(batch: PendingBatch, start: int, stop: int) -> PendingBatch:
 
 def _drop_repeats(
     sid: np.ndarray, ts_us: np.ndarray, values: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Keep the first of rows repeating a (series, ts) within the batch, in arrival order."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray | None]:
+    """Keep the first of rows repeating a (series, ts) within the batch, in arrival order. Also returns
+    the (series, ts) sort order of the rows when they are kept as they are (None when rows dropped)."""
     n = sid.shape[0]
-    if n < 2:
-        return sid, ts_us, values, 0
     order = np.lexsort((ts_us, sid))
+    if n < 2:
+        return sid, ts_us, values, 0, order
     s, t = sid[order], ts_us[order]
     repeat = (s[1:] == s[:-1]) & (t[1:] == t[:-1])
     if not repeat.any():
-        return sid, ts_us, values, 0
+        return sid, ts_us, values, 0, order
     keep = np.ones(n, dtype=bool)
     keep[order[1:][repeat]] = False
-    return sid[keep], ts_us[keep], values[keep], int(n - keep.sum())
+    return sid[keep], ts_us[keep], values[keep], int(n - keep.sum()), None
