@@ -255,6 +255,7 @@ class Engine:
         for kind, entity_id in touched:
             self._eval_down_entity(kind, entity_id, now, changed)
         self._topology(down_before, changed)
+        self._extend_holds(now)
         return list(changed.values())
 
     def tick(self, now: float) -> list[Alert]:
@@ -276,7 +277,26 @@ class Engine:
                 if rule is None or now - alert.clearing_since >= self._keep_firing_s(rule, alert):
                     self._resolve(alert, alert.clearing_since, changed)
         self._topology(down_before, changed)
+        self._extend_holds(now)
         return list(changed.values())
+
+    def _extend_holds(self, now: float) -> None:
+        """A held dependent whose root has a `down` alert pending (waiting out its `for`) waits for that."""
+        for alert in self.alerts.values():
+            if alert.hold_until is None or now < alert.hold_until or alert.last_notified_at is not None:
+                continue
+            if alert.suppressed_by is not None or alert.state != FIRING:
+                continue
+            due = None
+            for ancestor in self.topology.ancestors(alert.ref):
+                for fp in self._by_ref.get(ancestor, ()):
+                    pending = self.alerts[fp]
+                    rule = self._rule(pending.rule)
+                    if rule is not None and rule.down and pending.state == PENDING and pending.cond.since is not None:
+                        fires_at = pending.cond.since + rule.for_s + 1.0
+                        due = fires_at if due is None else max(due, fires_at)
+            if due is not None and due > alert.hold_until:
+                alert.hold_until = due
 
     def _eval_series(
         self, sid: int, key: SeriesKey, ts: np.ndarray, values: np.ndarray, now: float, changed: dict[str, Alert]

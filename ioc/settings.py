@@ -63,9 +63,10 @@ class Settings(BaseSettings):
     alert_group_wait_s: float = Field(2.0, ge=0)
     alert_repeat_interval_s: float = Field(4 * 3600, ge=60)
     alert_tick_s: float = Field(1.0, gt=0)
-    # How long a dependent's `down` page waits for its roots (a link's `up` == 0 takes one 15 s probe
-    # interval plus link_down's 30 s `for`, 45 s, to be judged; 60 s leaves room for the batch and tick).
-    alert_topology_hold_s: float = Field(60.0, ge=0, le=3600)
+    # How long a dependent's `down` page waits for its roots: a little above a link probe's usual 15 s
+    # interval, so the probe's first bad sample is in; while that makes the root's own down alert pending
+    # (link_down's 30 s `for`), the dependent waits for it too.
+    alert_topology_hold_s: float = Field(20.0, ge=0, le=3600)
     alertmanager_url: AnyUrl | None = None
     smtp_host: str | None = None
     smtp_port: int = Field(25, ge=1, le=65535)
