@@ -2,7 +2,10 @@
 
 Threads: paho's network thread decodes each message and puts it on a bounded queue (when the queue
 is full it blocks, which stops reading the socket: backpressure up to the broker); one writer thread
-batches, writes, acknowledges and tells the listeners. While the store is away, batches go to the
+batches, writes, acknowledges and tells the listeners. The queue is bounded in messages
+(IOC_QUEUE_MAX_MESSAGES) AND in samples (two batches): decoding further ahead gains nothing, and a
+network thread busy decoding a backlog holds the GIL the writer needs after each store round trip
+(measured: the store sat two-thirds idle while a backlog was decoded). While the store is away, batches go to the
 local spool (durable, so acknowledged) and are replayed in order, before newer ones, when it returns.
 """
 
@@ -30,7 +33,8 @@ log = logging.getLogger(__name__)
 Listener = Callable[[CommittedBatch], None]
 _FIRST_RETRY_S = 0.1
 _PUT_POLL_S = 0.5
-_FAMILIES = frozenset({"metrics", "lp", "status", "events"})
+_FAMILIES = ("metrics", "lp", "status", "events")
+_QUEUED_BATCHES = 2  # decoded samples queued ahead of the writer: at most this many full batches
 
 
 class IngestService:
@@ -51,6 +55,9 @@ class IngestService:
         self._clock = clock
         self._sleep = sleep
         self._queue: queue.Queue[tuple[Decoded, Delivery | None]] = queue.Queue(settings.queue_max_messages)
+        self._room = threading.Condition()
+        self._queued_samples = 0
+        self._max_queued_samples = _QUEUED_BATCHES * settings.batch_max_samples
         self._batcher = Batcher(settings.batch_max_samples, settings.batch_max_age_ms / 1000, time.monotonic)
         self.spool = Spool(settings.spool_dir)
         self.source = MqttSource(settings, self._on_message)
@@ -61,6 +68,7 @@ class IngestService:
         self._thread: threading.Thread | None = None
         self._next_replay = 0.0
         self.metrics.spooled_bytes.set(self.spool.pending_bytes())
+        self._received = {f: self.metrics.messages_received.labels(f) for f in (*_FAMILIES, "other")}
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -90,11 +98,16 @@ class IngestService:
         decoded = decode_message(topic, payload, now, self._prefix)
         apply_time_window(decoded, now, self._retention_s)
         family = topic[len(self._prefix) + 1 :].split("/", 1)[0] if topic.startswith(self._prefix + "/") else ""
-        self.metrics.messages_received.labels(
-            family if family in ("metrics", "lp", "status", "events") else "other"
-        ).inc()
-        if decoded.values:
-            self.metrics.samples_received.inc(len(decoded.values))
+        self._received.get(family, self._received["other"]).inc()
+        n = len(decoded.values)
+        if n:
+            self.metrics.samples_received.inc(n)
+        with self._room:
+            while self._queued_samples and self._queued_samples + n > self._max_queued_samples:
+                if self._closing.is_set():
+                    return
+                self._room.wait(_PUT_POLL_S)
+            self._queued_samples += n
         while not self._closing.is_set():
             try:
                 self._queue.put((decoded, delivery), timeout=_PUT_POLL_S)
@@ -113,7 +126,12 @@ class IngestService:
                 except queue.Empty:
                     item = None
                 if item is not None:
-                    self._batcher.add(*item)
+                    self._take(item)
+                    while not self._batcher.full():  # what is queued already, without waiting
+                        try:
+                            self._take(self._queue.get_nowait())
+                        except queue.Empty:
+                            break
                     self.metrics.queue_depth.set(self._queue.qsize())
                 if len(self._batcher) and (self._batcher.full() or self._batcher.due_in() <= 0 or closing):
                     self._flush()
@@ -125,6 +143,14 @@ class IngestService:
             log.exception("the ingest writer stopped on an unexpected error")
         finally:
             self._stopped.set()
+
+    def _take(self, item: tuple[Decoded, Delivery | None]) -> None:
+        self._batcher.add(*item)
+        n = len(item[0].values)
+        if n:
+            with self._room:
+                self._queued_samples -= n
+                self._room.notify()
 
     def _flush(self) -> None:
         batch, deliveries, received_at = self._batcher.take()
