@@ -26,6 +26,7 @@ class Decoded:
     statuses: list[StatusUpdate] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (reason, detail) of each bad part
+    retained: bool = False  # delivered as the broker's retained message: statuses are state, not news
 
     def __len__(self) -> int:
         return len(self.values)

@@ -36,9 +36,12 @@ class Batcher:
             batch.ts += decoded.ts
             batch.values += decoded.values
             batch.seen(kind, entity, min(decoded.ts), max(decoded.ts))
-        for status in decoded.statuses:
-            batch.statuses.append(status)
-            batch.seen(status.kind, status.entity, status.ts, status.ts)
+        if decoded.retained:  # the broker's stored state, not a sign of life: last_seen stays
+            batch.retained_statuses += decoded.statuses
+        else:
+            for status in decoded.statuses:
+                batch.statuses.append(status)
+                batch.seen(status.kind, status.entity, status.ts, status.ts)
         for event in decoded.events:
             batch.events.append(event)
             batch.seen(event.kind, event.entity, event.ts, event.ts)

@@ -96,6 +96,7 @@ class IngestService:
             return  # not acknowledged: the broker keeps it for our next session
         now = self._clock()
         decoded = decode_message(topic, payload, now, self._prefix)
+        decoded.retained = delivery.retained
         apply_time_window(decoded, now, self._retention_s)
         family = topic[len(self._prefix) + 1 :].split("/", 1)[0] if topic.startswith(self._prefix + "/") else ""
         self._received.get(family, self._received["other"]).inc()

@@ -113,13 +113,17 @@ class PendingBatch:
     events: list[Event] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     first_seen: dict[tuple[str, str], float] = field(default_factory=dict)
+    # Retained statuses (sent by the broker on subscribe): stored only when they differ from the stored one.
+    retained_statuses: list[StatusUpdate] = field(default_factory=list)
     last_seen: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.values)
 
     def is_empty(self) -> bool:
-        return not (self.values or self.statuses or self.events or self.rejections or self.last_seen)
+        return not (
+            self.values or self.statuses or self.events or self.rejections or self.last_seen or self.retained_statuses
+        )
 
     def seen(self, kind: str, entity: str, first: float, last: float) -> None:
         key = (kind, entity)
@@ -144,6 +148,7 @@ class PendingBatch:
                 "events": [[e.kind, e.entity, e.ts, e.type, e.severity, e.message, e.attrs] for e in self.events],
                 "rejections": [[r.topic, r.payload.hex(), r.reason, r.detail] for r in self.rejections],
                 "seen": [[k, e, self.first_seen[(k, e)], t] for (k, e), t in self.last_seen.items()],
+                "retained": [[s.kind, s.entity, s.ts, s.status] for s in self.retained_statuses],
             }
         )
 
@@ -157,6 +162,7 @@ class PendingBatch:
             statuses=[StatusUpdate(*s) for s in doc["statuses"]],
             events=[Event(*e) for e in doc["events"]],
             rejections=[Rejection(t, bytes.fromhex(p), r, d) for t, p, r, d in doc["rejections"]],
+            retained_statuses=[StatusUpdate(*s) for s in doc.get("retained", [])],
         )
         for k, e, first, last in doc["seen"]:
             batch.seen(k, e, first, last)
@@ -273,6 +279,19 @@ _UPKEEP_SQL = {key: _upkeep_sql(*key) for key in itertools.product((False, True)
 _STATUS_SQL = """
 UPDATE entities AS e SET mqtt_status = %s, mqtt_status_at = to_timestamp(%s)
 WHERE e.kind = %s AND e.id = %s AND (e.mqtt_status_at IS NULL OR e.mqtt_status_at <= to_timestamp(%s))
+"""
+
+# A retained status: the entity is created if unknown; the status is stored (and a status change
+# recorded) only when it differs from the stored one. The row lock of the UPDATE makes this hold across
+# ingest processes receiving the same retained message: the later one re-reads the row and matches none.
+_RETAINED_ENTITY_SQL = """
+INSERT INTO entities (kind, id, first_seen, last_seen) VALUES (%s, %s, to_timestamp(%s), to_timestamp(%s))
+ON CONFLICT (kind, id) DO NOTHING
+"""
+_RETAINED_STATUS_SQL = """
+UPDATE entities SET mqtt_status = %s, mqtt_status_at = to_timestamp(%s)
+WHERE kind = %s AND id = %s AND mqtt_status IS DISTINCT FROM %s
+RETURNING 1
 """
 
 
@@ -431,7 +450,7 @@ class BatchWriter:
                 "min_ts": float(ts_s.min()) if ts_s.shape[0] else None,
                 "max_ts": float(ts_s.max()) if ts_s.shape[0] else None,
                 "series": series.tolist() if series.shape[0] <= _NOTIFY_MAX_SERIES else None,
-                "status": bool(batch.statuses),
+                "status": bool(batch.statuses or batch.retained_statuses),
                 "events": False,
             }
             notify_now = not batch.events  # else after the events, whose insert decides notify["events"]
@@ -439,6 +458,20 @@ class BatchWriter:
                 params += [COMMITTED_CHANNEL, orjson.dumps(notify).decode()]
             if params:
                 conn.execute(_UPKEEP_SQL[(rollups, bool(batch.last_seen), notify_now)], params)
+            statuses = []
+            for status in batch.retained_statuses:
+                conn.execute(_RETAINED_ENTITY_SQL, (status.kind, status.entity, status.ts, status.ts))
+                changed = conn.execute(
+                    _RETAINED_STATUS_SQL, (status.status, status.ts, status.kind, status.entity, status.status)
+                ).fetchone()
+                if changed is not None:
+                    conn.execute(
+                        "INSERT INTO status_changes (kind, entity, ts, status) VALUES (%s, %s, to_timestamp(%s), %s)"
+                        " ON CONFLICT DO NOTHING",
+                        (status.kind, status.entity, status.ts, status.status),
+                    )
+                    statuses.append(status)
+            statuses += batch.statuses
             for status in batch.statuses:
                 conn.execute(
                     "INSERT INTO status_changes (kind, entity, ts, status) VALUES (%s, %s, to_timestamp(%s), %s)"
@@ -464,7 +497,7 @@ class BatchWriter:
             if batch.events:
                 notify["events"] = bool(events)
                 conn.execute("SELECT pg_notify(%s, %s)", (COMMITTED_CHANNEL, orjson.dumps(notify).decode()))
-        committed = CommittedBatch(sid, ts_s, values, list(batch.statuses), events, dict(batch.last_seen))
+        committed = CommittedBatch(sid, ts_s, values, statuses, events, dict(batch.last_seen))
         return WriteResult(committed, int(sid.shape[0]), duplicates, list(batch.rejections))
 
     def _insert_samples(
@@ -503,6 +536,7 @@ class BatchWriter:
         if len(batch):
             parts.append(replace(batch, statuses=[], events=[], rejections=[]))
         parts += [PendingBatch(statuses=[s]) for s in batch.statuses]
+        parts += [PendingBatch(retained_statuses=[s]) for s in batch.retained_statuses]
         parts += [PendingBatch(events=[e]) for e in batch.events]
         parts += [PendingBatch(rejections=[r]) for r in batch.rejections]
         if not len(batch) and batch.last_seen:
@@ -552,8 +586,8 @@ class BatchWriter:
             item = {"kind": e.kind, "entity": e.entity, "ts": e.ts, "type": e.type, "severity": e.severity,
                     "message": e.message}  # fmt: skip
             topic = f"{e.kind}/{e.entity}"
-        elif part.statuses:
-            s = part.statuses[0]
+        elif part.statuses or part.retained_statuses:
+            s = (part.statuses or part.retained_statuses)[0]
             item = {"kind": s.kind, "entity": s.entity, "ts": s.ts, "status": s.status}
             topic = f"{s.kind}/{s.entity}"
         else:
