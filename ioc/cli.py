@@ -95,7 +95,21 @@ def run(
     roles = {r.value for r in role} if role else {"all"}
     if "all" in roles:
         roles = {"ingest", "alerts", "api"}
+    if "alerts" in roles:
+        rules_or_exit(settings)
     sys.exit(run_service(settings, roles))
+
+
+def rules_or_exit(settings: Settings) -> None:
+    """Check the alert rules (shipped and IOC_RULES_DIR) before anything starts; list every problem."""
+    from alerts.rules import RuleError, load_rules
+
+    try:
+        load_rules(settings.rules_dir)
+    except RuleError as exc:
+        typer.echo(f"invalid alert rules (IOC_RULES_DIR={settings.rules_dir}):", err=True)
+        typer.echo("\n".join(f"  {p}" for p in exc.problems), err=True)
+        raise typer.Exit(2) from None
 
 
 @keys_app.command("create")
