@@ -71,6 +71,11 @@ class IngestMetrics:
         self.replayed_batches = Counter(
             "ioc_spool_replayed_batches_total", "Spooled batches replayed into the store", registry=registry
         )
+        self.spool_errors = Counter(
+            "ioc_spool_errors_total",
+            "Batches the local spool could not take (store away too): held unacknowledged and retried",
+            registry=registry,
+        )
         self.series_cached = Gauge(
             "ioc_series_cached", "Series ids held in the ingest cache", registry=registry
         )  # fmt: skip

@@ -154,15 +154,29 @@ class IngestService:
                 self._room.notify()
 
     def _flush(self) -> None:
+        """Write the batch (or spool it), then acknowledge its messages. When neither the store nor the
+        spool takes it, it is held and retried (its messages unacknowledged; the queue fills and stops
+        the network thread); at stop it is given up unacknowledged, for the broker to deliver again."""
         batch, deliveries, received_at = self._batcher.take()
-        if self.spool.has_pending() and not self._replay():
-            self._to_spool(batch)
-        else:
-            result = self._write_with_retries(batch)
-            if result is None:
-                self._to_spool(batch)
+        while True:
+            if self.spool.has_pending() and not self._replay():
+                durable = self._to_spool(batch)
             else:
-                self._committed(result, received_at)
+                result = self._write_with_retries(batch)
+                if result is not None:
+                    self._committed(result, received_at)
+                    break
+                durable = self._to_spool(batch)
+            if durable:
+                break
+            if self._closing.is_set():
+                log.error(
+                    "stopping with the store and the spool unavailable: %d messages left unacknowledged, "
+                    "the broker delivers them again to this session",
+                    len(deliveries),
+                )
+                return
+            self._sleep(self.settings.db_retry_max_s)
         for delivery in deliveries:
             self.source.ack(delivery)
 
@@ -208,11 +222,18 @@ class IngestService:
             except Exception:
                 log.exception("listener %r failed on a committed batch", listener)
 
-    def _to_spool(self, batch: PendingBatch) -> None:
-        self.spool.append(batch.to_bytes())
+    def _to_spool(self, batch: PendingBatch) -> bool:
+        """Append the batch to the spool; False when the spool cannot take it (e.g. disk full)."""
+        try:
+            self.spool.append(batch.to_bytes())
+        except OSError as exc:
+            self.metrics.spool_errors.inc()
+            log.error("the spool cannot take a batch (%s) while the store is away; holding it", exc)
+            return False
         self.metrics.spooled_batches.inc()
         self.metrics.spooled_bytes.set(self.spool.pending_bytes())
         self._next_replay = time.monotonic() + self.settings.db_retry_max_s
+        return True
 
     def _replay(self) -> bool:
         """Write spooled batches in order; True when the spool is empty afterwards."""

@@ -32,7 +32,7 @@ class Spool:
     def _read_offset(self) -> int:
         try:
             return int(self.offset_path.read_text().strip() or 0)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # no spool there (yet)
             return 0
 
     def _repair(self) -> None:
@@ -51,7 +51,7 @@ class Spool:
     def size(self) -> int:
         try:
             return self.path.stat().st_size
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # no spool there (yet)
             return 0
 
     def pending_bytes(self) -> int:
@@ -76,7 +76,7 @@ class Spool:
         """Records not yet replayed, in order, each with the offset just past it."""
         try:
             handle = self.path.open("rb")
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # no spool there (yet)
             return
         with handle:
             handle.seek(self._offset)
