@@ -28,7 +28,10 @@ def parse_ts(value: object, received_at: float) -> float:
     if value is None:
         return received_at
     if type(value) is float or type(value) is int:
-        ts = float(value)
+        try:
+            ts = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise FieldError("bad_ts", f"ts {str(value)[:20]}... is not a finite number") from None
         if not math.isfinite(ts):
             raise FieldError("bad_ts", f"ts {value!r} is not a finite number")
         return ts
@@ -69,7 +72,10 @@ def metric_value(name: str, value: object) -> float:
             raise FieldError("non_finite", f"metric {name!r} value {value!r} is not finite")
         return value  # type: ignore[return-value]
     if kind is int:
-        return float(value)  # type: ignore[arg-type]
+        try:
+            return float(value)  # type: ignore[arg-type]
+        except OverflowError:
+            raise FieldError("non_finite", f"metric {name!r} value {str(value)[:20]}... overflows a float") from None
     if kind is bool:
         return 1.0 if value else 0.0
     raise FieldError("bad_type", f"metric {name!r} value must be a number or boolean, not {kind.__name__}")

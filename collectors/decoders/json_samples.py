@@ -134,7 +134,10 @@ def _decode_valid(items: list, out: Decoded) -> bool:
         except FieldError:
             return False
     elif int in set(map(type, stamps)):
-        stamps = list(map(float, stamps))
+        try:
+            stamps = list(map(float, stamps))
+        except OverflowError:
+            return False
     total = sum(stamps)
     if total - total != 0.0:
         return False

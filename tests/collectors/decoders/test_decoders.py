@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors.decoders import apply_time_window, decode_message
+from collectors.decoders import apply_time_window, decode_message, json_samples
+from collectors.decoders.decoded import Decoded
 from collectors.decoders.line_protocol import parse_line
 from ioc.model import MAX_LABEL_CHARS, METRIC_RE
 
@@ -42,6 +43,8 @@ MALFORMED = [
     (T, '{"metrics": {"cpu_pct": Infinity, "mem_pct": 3}}', ["non_finite"], 1),
     (T, '{"metrics": {"cpu_pct": 1e400}}', ["non_finite"], 0),
     (T, '{"metrics": {"cpu_pct": -1e400}}', ["non_finite"], 0),
+    (T, '{"metrics": {"cpu_pct": 1' + "0" * 400 + ', "mem_pct": 3}}', ["non_finite"], 1),
+    (T, '{"ts": 1' + "0" * 400 + ', "metrics": {"cpu_pct": 1}}', ["bad_ts"], 0),
     (T, '{"metrics": {"CPU": 1}}', ["bad_metric_name"], 0),
     (T, '{"metrics": {"9lives": 1}}', ["bad_metric_name"], 0),
     (T, '{"metrics": {"' + "a" * 101 + '": 1}}', ["bad_metric_name"], 0),
@@ -261,3 +264,38 @@ def test_line_protocol_round_trip(measurement, tags, fields, ts_ns):
     assert decoded.values == [float(v) for v in fields.values()]
     assert set(decoded.labels) == {tuple(sorted(tags.items()))}
     assert set(decoded.ts) == {ts_ns / 1e9}
+
+
+loose_values = finite | st.text(max_size=3) | st.none() | st.integers(2**1023, 2**1100)
+loose_objects = (
+    st.fixed_dictionaries(
+        {"metrics": st.dictionaries(metric_names | st.text(max_size=3), loose_values, max_size=4)},
+        optional={
+            "ts": st.floats(1e9, 2e9)
+            | st.integers(1_000_000_000, 2_000_000_000)
+            | st.none()
+            | st.text(max_size=3)
+            | st.just("2026-11-22T08:00:00.250+07:00"),
+            "labels": st.dictionaries(label_text, label_text | st.integers(), max_size=3) | st.none(),
+        },
+    )
+    | st.integers()
+    | st.none()
+)
+
+
+@given(st.lists(loose_objects, min_size=1, max_size=8))
+@settings(max_examples=300, deadline=None)
+def test_column_path_agrees_with_the_item_by_item_path(items):
+    """The column-wise path takes a message only when it is wholly valid, and then decodes it exactly as
+    the item-by-item path does."""
+    fast = Decoded(T, "kiosk", "kiosk-pv-01", NOW)
+    slow = Decoded(T, "kiosk", "kiosk-pv-01", NOW)
+    for index, item in enumerate(items):
+        json_samples._decode_object(item, slow, f"sample {index}")
+    if json_samples._decode_valid(items, fast):
+        assert slow.problems == []
+        assert (fast.metrics, fast.values, fast.ts, fast.labels) == (slow.metrics, slow.values, slow.ts, slow.labels)
+    else:
+        assert len(fast) == 0
+        assert slow.problems, "a valid message must take the column-wise path"
