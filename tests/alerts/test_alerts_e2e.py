@@ -12,7 +12,7 @@ import orjson
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
-from alert_helpers import PHU_VANG_KIOSK, Receiver, load_inventory, write_rules
+from alert_helpers import FAST_RULES, PHU_VANG_KIOSK, Receiver, load_inventory, write_rules
 from prometheus_client import CollectorRegistry
 
 from ioc.runtime import build_services
@@ -216,3 +216,46 @@ def test_an_alert_process_of_its_own_follows_the_writer_through_listen(e2e_setti
         alerts.stop()
         ingest_pool.close()
         pool.close()
+
+
+@pytest.fixture
+def held_stack(e2e_settings: Settings, tmp_path: Path) -> Iterator[Stack]:
+    """link_down with a real `for` (2 s) and a 1 s topology hold."""
+    rules = write_rules(
+        tmp_path / "rules-with-for", FAST_RULES.replace("    down: true\n", "    for: 2s\n    down: true\n")
+    )
+    s = Stack(e2e_settings.model_copy(update={"rules_dir": rules, "alert_topology_hold_s": 1.0}))
+    yield s
+    s.stop()
+
+
+def test_a_last_will_before_the_link_is_judged_waits_for_the_link(held_stack, e2e_settings, receiver, broker):
+    probe = client(broker.url, "probe-held")
+    publish(probe, f"{P}/metrics/link/wan-xa-phu-vang", sample({"up": 1}))
+    time.sleep(0.2)
+    # The kiosk's Last Will comes first; the link probe's `up` == 0 follows and needs 2 s to fire.
+    publish(probe, f"{P}/status/kiosk/kiosk-pv-03", b"offline", retain=True)
+    started = time.monotonic()
+    while time.monotonic() - started < 3.5:
+        publish(probe, f"{P}/metrics/link/wan-xa-phu-vang", sample({"up": 0}))
+        time.sleep(0.25)
+    receiver.wait_for(1, timeout=5)
+    time.sleep(0.8)  # past the hold and several group waits: the kiosk must not page
+    assert pages(receiver) == [("link_down", "wan-xa-phu-vang", "firing")]
+    annotations = receiver.bodies()[0]["alerts"][0]["annotations"]
+    assert "Kiosk lấy số 03 (kiosk/kiosk-pv-03)" in annotations["unreachable"]
+    with psycopg.connect(e2e_settings.database_url) as conn:
+        row = conn.execute("SELECT state, suppressed_by FROM alerts WHERE entity = 'kiosk-pv-03'").fetchone()
+    assert row == ("firing", "link/wan-xa-phu-vang")
+    probe.disconnect()
+
+
+def test_a_dependent_whose_link_stays_up_pages_after_the_hold(held_stack, receiver, broker):
+    probe = client(broker.url, "probe-held-up")
+    publish(probe, f"{P}/metrics/link/wan-xa-phu-vang", sample({"up": 1}))
+    publish(probe, f"{P}/status/kiosk/kiosk-pv-04", b"offline", retain=True)
+    sent = time.monotonic()
+    receiver.wait_for(1, timeout=5)
+    assert time.monotonic() - sent >= 1.0  # the hold
+    assert pages(receiver) == [("kiosk_down", "kiosk-pv-04", "firing")]
+    probe.disconnect()
