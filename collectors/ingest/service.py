@@ -1,11 +1,12 @@
 """The ingest service: MQTT messages decoded on receipt, batched, written, and only then acknowledged.
 
 Threads: paho's network thread decodes each message and puts it on a bounded queue (when the queue
-is full it blocks, which stops reading the socket: backpressure up to the broker); one writer thread
-batches, writes, acknowledges and tells the listeners. The queue is bounded in messages
-(IOC_QUEUE_MAX_MESSAGES) AND in samples (two batches): decoding further ahead gains nothing, and a
-network thread busy decoding a backlog holds the GIL the writer needs after each store round trip
-(measured: the store sat two-thirds idle while a backlog was decoded). While the store is away, batches go to the
+is full it blocks, which stops reading the socket: backpressure up to the broker); a batching thread
+gathers batches and prepares their arrays and COPY data; one committer thread writes them IN ORDER,
+acknowledges and tells the listeners (one batch prepared ahead while the previous one is written).
+The queue is bounded in messages (IOC_QUEUE_MAX_MESSAGES) AND in samples (two batches): decoding
+further ahead gains nothing, and a network thread busy decoding a backlog holds the GIL the committer
+needs after each store round trip. While the store is away, batches go to the
 local spool (durable, so acknowledged) and are replayed in order, before newer ones, when it returns.
 """
 
@@ -66,6 +67,9 @@ class IngestService:
         self._closing = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
+        self._committer: threading.Thread | None = None
+        # Batches from the batching thread to the committer; one waits while another is written.
+        self._handoff: queue.Queue[tuple[PendingBatch, list[Delivery], list[float]] | None] = queue.Queue(1)
         self._next_replay = 0.0
         self.metrics.spooled_bytes.set(self.spool.pending_bytes())
         self._received = {f: self.metrics.messages_received.labels(f) for f in (*_FAMILIES, "other")}
@@ -77,7 +81,9 @@ class IngestService:
         return self.source.connected
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="ioc-ingest-writer", daemon=True)
+        self._committer = threading.Thread(target=self._commit_loop, name="ioc-ingest-committer", daemon=True)
+        self._committer.start()
+        self._thread = threading.Thread(target=self._run, name="ioc-ingest-batcher", daemon=True)
         self._thread.start()
         self.source.start()
 
@@ -86,6 +92,8 @@ class IngestService:
         self._closing.set()
         if self._thread is not None:
             self._thread.join()
+        if self._committer is not None:
+            self._committer.join()
         self.source.stop()
         self.writer.close()
 
@@ -135,13 +143,48 @@ class IngestService:
                             break
                     self.metrics.queue_depth.set(self._queue.qsize())
                 if len(self._batcher) and (self._batcher.full() or self._batcher.due_in() <= 0 or closing):
-                    self._flush()
-                elif not len(self._batcher) and self.spool.has_pending() and time.monotonic() >= self._next_replay:
-                    self._replay()
+                    self._hand_off()
                 if closing and item is None and not len(self._batcher):
                     break
         except Exception:
-            log.exception("the ingest writer stopped on an unexpected error")
+            log.exception("the ingest batching thread stopped on an unexpected error")
+        finally:
+            self._put_handoff(None)  # tells the committer to finish
+
+    def _hand_off(self) -> None:
+        batch, deliveries, received_at = self._batcher.take()
+        try:
+            self.writer.prepare(batch)  # overlaps the previous batch's write; optional (write does it otherwise)
+        except Exception:
+            log.exception("preparing a batch failed; the committer prepares it")
+            batch.prepared = None
+        self._put_handoff((batch, deliveries, received_at))
+
+    def _put_handoff(self, item: tuple[PendingBatch, list[Delivery], list[float]] | None) -> None:
+        while self._committer is not None and self._committer.is_alive():
+            try:
+                self._handoff.put(item, timeout=_PUT_POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    # -- the committer thread -------------------------------------------------------------------
+
+    def _commit_loop(self) -> None:
+        try:
+            while True:
+                wait = 0.1 if self.spool.has_pending() else 1.0
+                try:
+                    item = self._handoff.get(timeout=wait)
+                except queue.Empty:
+                    if self.spool.has_pending() and time.monotonic() >= self._next_replay:
+                        self._replay()
+                    continue
+                if item is None:
+                    break
+                self._flush(*item)
+        except Exception:
+            log.exception("the ingest committer stopped on an unexpected error")
         finally:
             self._stopped.set()
 
@@ -153,11 +196,10 @@ class IngestService:
                 self._queued_samples -= n
                 self._room.notify()
 
-    def _flush(self) -> None:
+    def _flush(self, batch: PendingBatch, deliveries: list[Delivery], received_at: list[float]) -> None:
         """Write the batch (or spool it), then acknowledge its messages. When neither the store nor the
         spool takes it, it is held and retried (its messages unacknowledged; the queue fills and stops
         the network thread); at stop it is given up unacknowledged, for the broker to deliver again."""
-        batch, deliveries, received_at = self._batcher.take()
         while True:
             if self.spool.has_pending() and not self._replay():
                 durable = self._to_spool(batch)

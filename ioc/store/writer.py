@@ -102,6 +102,20 @@ def register_pg_arrays(conn: psycopg.Connection) -> None:
         conn.adapters.register_dumper(cls, _array_dumper(array_oid))
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What a batch's samples become before they are written; computed from the batch alone (and the
+    series id cache), so it can be done in another thread while the previous batch is being written."""
+
+    sid: np.ndarray
+    ts_us: np.ndarray
+    values: np.ndarray
+    repeats: int  # rows repeating a (series, ts) of the same batch, dropped
+    order: np.ndarray | None  # (series, ts) sort order of the rows
+    copy_data: bytes
+    rollups: list[object] | None  # 1 min and 1 h rollup parameters from all rows (plain back end)
+
+
 @dataclass
 class PendingBatch:
     """Everything decoded from a run of messages, waiting to be written in one transaction."""
@@ -116,6 +130,8 @@ class PendingBatch:
     # Retained statuses (sent by the broker on subscribe): stored only when they differ from the stored one.
     retained_statuses: list[StatusUpdate] = field(default_factory=list)
     last_seen: dict[tuple[str, str], float] = field(default_factory=dict)
+    # The samples as arrays, COPY data and rollups, computed ahead by `BatchWriter.prepare` (optional).
+    prepared: Prepared | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.values)
@@ -407,35 +423,49 @@ class BatchWriter:
         conn.commit()
         self._days |= unknown
 
+    def prepare(self, batch: PendingBatch) -> None:
+        """Compute the batch's arrays, COPY data and rollups ahead (any thread; only one at a time), when
+        every series id is cached; `write` then only talks to the store."""
+        if not len(batch) or batch.prepared is not None:
+            return
+        ids = list(map(self._ids.get, batch.keys))
+        if None not in ids:
+            batch.prepared = self._prepare(np.array(ids, dtype=np.int32), batch)
+
+    def _prepare(self, sid: np.ndarray, batch: PendingBatch) -> Prepared:
+        ts_us = np.rint((np.asarray(batch.ts, dtype=np.float64) - PG_EPOCH_S) * 1e6).astype(np.int64)
+        values = np.asarray(batch.values, dtype=np.float64)
+        sid, ts_us, values, repeats, order = _drop_repeats(sid, ts_us, values)
+        rollups = None
+        if self._backend == "postgres":
+            rollups = _rollup_params(sid, ts_us, values, order)
+        return Prepared(sid, ts_us, values, repeats, order, copy_payload(sid, ts_us, values), rollups)
+
     def _write(self, conn: psycopg.Connection, batch: PendingBatch, *, staged: bool = True) -> WriteResult:
         n = len(batch)
         duplicates = 0
-        order = None
+        rollup_params = None
         if n:
-            sid = self._series_ids(conn, batch.keys)
-            ts_us = np.rint((np.asarray(batch.ts, dtype=np.float64) - PG_EPOCH_S) * 1e6).astype(np.int64)
-            values = np.asarray(batch.values, dtype=np.float64)
-            sid, ts_us, values, duplicates, order = _drop_repeats(sid, ts_us, values)
+            prep = batch.prepared
+            if prep is None:
+                prep = self._prepare(self._series_ids(conn, batch.keys), batch)
+            sid, ts_us, values, duplicates = prep.sid, prep.ts_us, prep.values, prep.repeats
+            rollup_params = prep.rollups
             if self._backend == "postgres":
                 self._ensure_partitions(conn, ts_us)
         else:
             sid, ts_us, values = np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.float64)
         with conn.transaction():
             if sid.shape[0]:
-                inserted = self._insert_samples(conn, sid, ts_us, values, staged)
-                if inserted is not None:
+                inserted = self._insert_samples(conn, sid, ts_us, values, staged, prep.copy_data)
+                if inserted is not None:  # some rows were stored already: rollups of the others only
                     duplicates += int((~inserted).sum())
-                    sid, ts_us, values, order = sid[inserted], ts_us[inserted], values[inserted], None
+                    sid, ts_us, values, rollup_params = sid[inserted], ts_us[inserted], values[inserted], None
             # Rollups, entities' first/last seen and (without events) the NOTIFY: one statement.
             params: list[object] = []
             rollups = self._backend == "postgres" and bool(sid.shape[0])
             if rollups:
-                if order is None:
-                    order = np.lexsort((ts_us, sid))
-                for width in (_MINUTE_US, _HOUR_US):
-                    s, b, c, t, lo, hi = rollup(sid, ts_us, values, width, order)
-                    params += [Int4Array(s), Int8Array(b), Int8Array(c), Float8Array(t), Float8Array(lo),
-                               Float8Array(hi)]  # fmt: skip
+                params += rollup_params or _rollup_params(sid, ts_us, values, None)
             if batch.last_seen:
                 keys = sorted(batch.last_seen)
                 params += [
@@ -501,11 +531,16 @@ class BatchWriter:
         return WriteResult(committed, int(sid.shape[0]), duplicates, list(batch.rejections))
 
     def _insert_samples(
-        self, conn: psycopg.Connection, sid: np.ndarray, ts_us: np.ndarray, values: np.ndarray, staged: bool
+        self,
+        conn: psycopg.Connection,
+        sid: np.ndarray,
+        ts_us: np.ndarray,
+        values: np.ndarray,
+        staged: bool,
+        data: bytes,
     ) -> np.ndarray | None:
-        """Insert rows. Not staged: plain COPY, None (all stored) or UniqueViolation. Staged: a mask of
-        the rows newly stored (False where the series already had that ts)."""
-        data = copy_payload(sid, ts_us, values)
+        """Insert rows (`data`: their binary COPY). Not staged: plain COPY, None (all stored) or
+        UniqueViolation. Staged: a mask of the rows newly stored (False where the series had that ts)."""
         if not staged:
             with conn.cursor() as cur, cur.copy("COPY samples (series_id, ts, value) FROM STDIN (FORMAT BINARY)") as cp:
                 cp.write(data)
@@ -534,7 +569,7 @@ class BatchWriter:
     def _isolate(self, batch: PendingBatch) -> WriteResult:
         parts: list[PendingBatch] = []
         if len(batch):
-            parts.append(replace(batch, statuses=[], events=[], rejections=[]))
+            parts.append(replace(batch, statuses=[], events=[], rejections=[], retained_statuses=[]))
         parts += [PendingBatch(statuses=[s]) for s in batch.statuses]
         parts += [PendingBatch(retained_statuses=[s]) for s in batch.retained_statuses]
         parts += [PendingBatch(events=[e]) for e in batch.events]
@@ -604,6 +639,17 @@ def _slice(batch: PendingBatch, start: int, stop: int) -> PendingBatch:
         part.first_seen[key] = batch.first_seen.get(key, batch.last_seen.get(key, 0.0))
         part.last_seen[key] = batch.last_seen.get(key, 0.0)
     return part
+
+
+def _rollup_params(sid: np.ndarray, ts_us: np.ndarray, values: np.ndarray, order: np.ndarray | None) -> list:
+    """The 1 min and 1 h rollups' query parameters, as binary arrays."""
+    if order is None:
+        order = np.lexsort((ts_us, sid))
+    params: list[object] = []
+    for width in (_MINUTE_US, _HOUR_US):
+        s, b, c, t, lo, hi = rollup(sid, ts_us, values, width, order)
+        params += [Int4Array(s), Int8Array(b), Int8Array(c), Float8Array(t), Float8Array(lo), Float8Array(hi)]
+    return params
 
 
 def _drop_repeats(
