@@ -56,8 +56,12 @@ class IngestService:
         self._clock = clock
         self._sleep = sleep
         self._queue: queue.Queue[tuple[Decoded, Delivery | None]] = queue.Queue(settings.queue_max_messages)
+        # Queued samples = _samples_in (written by paho's thread only) - _samples_out (by the batching
+        # thread only): no lock per message; the Condition only when paho's thread must wait for room.
         self._room = threading.Condition()
-        self._queued_samples = 0
+        self._samples_in = 0
+        self._samples_out = 0
+        self._room_wanted = False
         self._max_queued_samples = _QUEUED_BATCHES * settings.batch_max_samples
         self._batcher = Batcher(settings.batch_max_samples, settings.batch_max_age_ms / 1000, time.monotonic)
         self.spool = Spool(settings.spool_dir)
@@ -111,12 +115,9 @@ class IngestService:
         n = len(decoded.values)
         if n:
             self.metrics.samples_received.inc(n)
-        with self._room:
-            while self._queued_samples and self._queued_samples + n > self._max_queued_samples:
-                if self._closing.is_set():
-                    return
-                self._room.wait(_PUT_POLL_S)
-            self._queued_samples += n
+            if not self._wait_for_room(n):
+                return
+            self._samples_in += n
         while not self._closing.is_set():
             try:
                 self._queue.put((decoded, delivery), timeout=_PUT_POLL_S)
@@ -188,13 +189,30 @@ class IngestService:
         finally:
             self._stopped.set()
 
+    def _wait_for_room(self, n: int) -> bool:
+        """Wait until `n` more samples fit in the queue (one message always fits an empty queue)."""
+        max_samples = self._max_queued_samples
+        if self._samples_in - self._samples_out + n <= max_samples:
+            return True
+        with self._room:
+            self._room_wanted = True
+            try:
+                while (queued := self._samples_in - self._samples_out) and queued + n > max_samples:
+                    if self._closing.is_set():
+                        return False
+                    self._room.wait(_PUT_POLL_S)
+            finally:
+                self._room_wanted = False
+        return True
+
     def _take(self, item: tuple[Decoded, Delivery | None]) -> None:
         self._batcher.add(*item)
         n = len(item[0].values)
         if n:
-            with self._room:
-                self._queued_samples -= n
-                self._room.notify()
+            self._samples_out += n
+            if self._room_wanted:
+                with self._room:
+                    self._room.notify()
 
     def _flush(self, batch: PendingBatch, deliveries: list[Delivery], received_at: list[float]) -> None:
         """Write the batch (or spool it), then acknowledge its messages. When neither the store nor the

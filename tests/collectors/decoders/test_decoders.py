@@ -292,7 +292,7 @@ def test_column_path_agrees_with_the_item_by_item_path(items):
     fast = Decoded(T, "kiosk", "kiosk-pv-01", NOW)
     slow = Decoded(T, "kiosk", "kiosk-pv-01", NOW)
     for index, item in enumerate(items):
-        json_samples._decode_object(item, slow, f"sample {index}")
+        json_samples._decode_object(item, slow, index)
     if json_samples._decode_valid(items, fast):
         assert slow.problems == []
         assert (fast.metrics, fast.values, fast.ts, fast.labels) == (slow.metrics, slow.values, slow.ts, slow.labels)
