@@ -78,6 +78,7 @@ class Alert:
     hold_until: float | None = None  # topology hold: no page before this, so a root cause can show up first
     clearing_since: float | None = None  # flap damping: healthy since then, still firing for keep_firing_for
     flaps: int = 0  # times it broke again while clearing
+    symptom: bool = False  # suppressed by its own entity's outage: part of that incident until it resolves
 
     @property
     def ref(self) -> str:

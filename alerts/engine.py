@@ -169,6 +169,7 @@ class Engine:
                 gone.append(alert)
                 continue
             alert.cond = Condition(alert.state, alert.pending_since, alert.value if alert.value is not None else np.nan)
+            alert.symptom = alert.suppressed_by == alert.ref
             self._index(alert)
         return gone
 
@@ -255,6 +256,7 @@ class Engine:
         for kind, entity_id in touched:
             self._eval_down_entity(kind, entity_id, now, changed)
         self._topology(down_before, changed)
+        self._inhibition(changed)
         self._extend_holds(now)
         return list(changed.values())
 
@@ -277,6 +279,7 @@ class Engine:
                 if rule is None or now - alert.clearing_since >= self._keep_firing_s(rule, alert):
                     self._resolve(alert, alert.clearing_since, changed)
         self._topology(down_before, changed)
+        self._inhibition(changed)
         self._extend_holds(now)
         return list(changed.values())
 
@@ -287,16 +290,25 @@ class Engine:
                 continue
             if alert.suppressed_by is not None or alert.state != FIRING:
                 continue
-            due = None
-            for ancestor in self.topology.ancestors(alert.ref):
-                for fp in self._by_ref.get(ancestor, ()):
-                    pending = self.alerts[fp]
-                    rule = self._rule(pending.rule)
-                    if rule is not None and rule.down and pending.state == PENDING and pending.cond.since is not None:
-                        fires_at = pending.cond.since + rule.for_s + 1.0
-                        due = fires_at if due is None else max(due, fires_at)
+            rule = self._rule(alert.rule)
+            refs = self.topology.ancestors(alert.ref)
+            if rule is not None and not rule.down:
+                refs.insert(0, alert.ref)
+            due = self._pending_down_until(refs)
             if due is not None and due > alert.hold_until:
                 alert.hold_until = due
+
+    def _pending_down_until(self, refs: list[str]) -> float | None:
+        """When the `down` alerts pending on these entities would fire (the latest), or None."""
+        due = None
+        for ref in refs:
+            for fp in self._by_ref.get(ref, ()):
+                pending = self.alerts[fp]
+                rule = self._rule(pending.rule)
+                if rule is not None and rule.down and pending.state == PENDING and pending.cond.since is not None:
+                    fires_at = pending.cond.since + rule.for_s + 1.0
+                    due = fires_at if due is None else max(due, fires_at)
+        return due
 
     def _eval_series(
         self, sid: int, key: SeriesKey, ts: np.ndarray, values: np.ndarray, now: float, changed: dict[str, Alert]
@@ -508,11 +520,19 @@ class Engine:
                 if self.topology_hold_s > 0 and self.topology.parents.get(alert.ref):
                     # A dependent's own outage may be its link's, not yet judged: give the root time to show.
                     alert.hold_until = now + self.topology_hold_s
+            elif self._pending_down_until([alert.ref]) is not None:
+                alert.hold_until = now  # its entity may be going down (a `for` running): wait for that
             changed[fp] = alert
         if fp in changed:
             self._annotate(alert, rule, reason)
             if alert.suppressed_by is None and alert.last_notified_at is None:
-                alert.suppressed_by = self._cause(alert, rule, self._down)
+                self._suppress(alert, rule, self._down)
+
+    def _suppress(self, alert: Alert, rule: Rule | None, down: Collection[str]) -> None:
+        alert.suppressed_by = self._cause(alert, rule, down)
+        # A window that still shows the outage after the entity is back (a burn rate, a p95) is no new
+        # incident: a symptom of the entity's own outage stays suppressed until it resolves.
+        alert.symptom = alert.suppressed_by == alert.ref and alert.ref in down
 
     def _keep_firing_s(self, rule: Rule, alert: Alert) -> float:
         factor = FLAPPING_HOLD_FACTOR if alert.flaps >= FLAPPING_AFTER else 1.0
@@ -530,7 +550,29 @@ class Engine:
         root = self.topology.root_cause(alert.ref, down)
         if root is None and alert.ref in down and rule is not None and not rule.down:
             root = alert.ref
+        if root is None and rule is not None and rule.inhibited_by:
+            for fp in self._by_ref.get(alert.ref, ()):
+                other = self.alerts[fp]
+                if other.state == FIRING and other.rule in rule.inhibited_by and other.suppressed_by is None:
+                    return alert.ref
         return root
+
+    def _inhibition(self, changed: dict[str, Alert]) -> None:
+        """Alerts of an entity that another of its alerts inhibits (`inhibited_by`): suppressed while that
+        one fires unsuppressed, free to page once it is gone."""
+        refs = {a.ref for a in changed.values()}
+        for ref in refs:
+            for fp in list(self._by_ref.get(ref, ())):
+                alert = self.alerts[fp]
+                rule = self._rule(alert.rule)
+                if rule is None or not rule.inhibited_by or alert.last_notified_at is not None or alert.symptom:
+                    continue
+                if alert.state != FIRING or alert.suppressed_by not in (None, ref):
+                    continue
+                cause = self._cause(alert, rule, self._down)
+                if cause != alert.suppressed_by:
+                    alert.suppressed_by = cause
+                    changed[fp] = alert
 
     def _annotate(self, alert: Alert, rule: Rule, reason: str | None) -> None:
         entity = self._entities.get((alert.kind, alert.entity))
@@ -585,14 +627,14 @@ class Engine:
                 for fp in self._by_ref.get(ref, ()):
                     alert = self.alerts[fp]
                     if alert.suppressed_by is None and alert.last_notified_at is None:
-                        alert.suppressed_by = self._cause(alert, self._rule(alert.rule), down_now)
+                        self._suppress(alert, self._rule(alert.rule), down_now)
                         if alert.suppressed_by is not None:
                             changed[fp] = alert
         for gone in down_before - down_now:
             for ref in [gone, *self.topology.descendants(gone)]:
                 for fp in self._by_ref.get(ref, ()):
                     alert = self.alerts[fp]
-                    if alert.suppressed_by is not None and alert.suppressed_by not in down_now:
-                        alert.suppressed_by = self._cause(alert, self._rule(alert.rule), down_now)
+                    if alert.suppressed_by is not None and alert.suppressed_by not in down_now and not alert.symptom:
+                        self._suppress(alert, self._rule(alert.rule), down_now)
                         alert.hold_until = None  # the root was judged; what is still down pages now
                         changed[fp] = alert

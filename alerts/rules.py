@@ -41,7 +41,7 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 6048
 # Keys each type needs beyond the common ones, and the keys it accepts.
 _COMMON = {
     "name", "kind", "type", "severity", "summary", "description", "labels", "match", "enabled", "down",
-    "keep_firing_for",
+    "keep_firing_for", "inhibited_by",
 }  # fmt: skip
 _TYPE_KEYS: dict[str, tuple[set[str], set[str]]] = {
     "threshold": ({"metric", "op", "threshold"}, {"clear", "for"}),
@@ -92,6 +92,8 @@ class Rule:
     # Flap damping: a firing alert whose condition clears stays firing this long; breaking again within
     # it continues the same incident instead of paging anew.
     keep_firing_for_s: float = 0.0
+    # Rules whose firing alert on the same entity makes this one a symptom (suppressed, no page of its own).
+    inhibited_by: tuple[str, ...] = ()
     summary: dict[str, str] = field(default_factory=dict)
     description: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
@@ -312,6 +314,8 @@ def parse_rule(raw: object, source: str, index: int, problems: list[str]) -> Rul
         check.fail("summary", "is required (a text, or vi and en texts)")
     kwargs["description"] = check.texts("description")
     kwargs["labels"] = _parse_labels(check, raw.get("labels"))
+    if "inhibited_by" in raw:
+        kwargs["inhibited_by"] = _parse_inhibited_by(check, raw["inhibited_by"], name)
     kwargs["match"] = _parse_match(check, raw.get("match"))
     if "clear" in kwargs and "threshold" in kwargs and "op" in kwargs:
         op, threshold, clear = kwargs["op"], kwargs["threshold"], kwargs["clear"]
@@ -348,6 +352,17 @@ def _parse_windows(check: _Check, raw: object) -> tuple[tuple[float, float, floa
             continue
         out.append((long, short, float(factor)))
     return tuple(out)
+
+
+def _parse_inhibited_by(check: _Check, raw: object, name: str) -> tuple[str, ...]:
+    values = raw if isinstance(raw, list) else [raw]
+    if not values or not all(isinstance(v, str) and NAME_RE.match(v) for v in values):
+        check.fail("inhibited_by", "must be a rule name or a non-empty list of rule names")
+        return ()
+    if name in values:
+        check.fail("inhibited_by", "a rule cannot inhibit itself")
+        return ()
+    return tuple(values)
 
 
 def _parse_labels(check: _Check, raw: object) -> dict[str, str]:
@@ -470,6 +485,11 @@ def load_rules(user_dir: Path | None = None) -> list[Rule]:
         for rule in user_rules:
             by_name[rule.name] = rule
         rules = list(by_name.values())
+    enabled = {r.name for r in rules if r.enabled}
+    for rule in rules:
+        for other in rule.inhibited_by if rule.enabled else ():
+            if other not in enabled:
+                problems.append(f"{rule.source}: rule {rule.name}: inhibited_by: no enabled rule named {other!r}")
     if problems:
         raise RuleError(problems)
     return [r for r in rules if r.enabled]

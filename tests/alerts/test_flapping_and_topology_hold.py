@@ -43,14 +43,36 @@ rules:
     threshold: 5
     clear: 2
     for: 2m
+    inhibited_by: link_latency
     severity: warning
     summary: "{name}: {value:.0f}%"
+  - name: link_latency
+    kind: link
+    type: threshold
+    metric: rtt_ms
+    op: ">"
+    threshold: 200
+    clear: 150
+    for: 5m
+    inhibited_by: [link_loss]
+    severity: warning
+    summary: "{name}: {value:.0f} ms"
+  - name: link_burn
+    kind: link
+    type: burn_rate
+    metric: up
+    objective: 0.995
+    bad_op: "<"
+    bad_threshold: 0.5
+    severity: warning
+    summary: "{name}: {value:.1f}x"
 """
 KEYS = {
     1: SeriesKey("link", "wan-xa-phu-vang", "up"),
     2: SeriesKey("link", "wan-xa-phu-vang", "loss_pct"),
     3: SeriesKey("kiosk", "kiosk-pv-01", "cpu_pct"),
     4: SeriesKey("kiosk", "kiosk-hcc-01", "cpu_pct"),
+    5: SeriesKey("link", "wan-xa-phu-vang", "rtt_ms"),
 }
 # One kiosk at the provincial centre depends on nothing.
 STANDALONE = '  - {kind: kiosk, id: kiosk-hcc-01, name: "Kiosk Trung tâm PVHCC", site: dc-tinh, interval_s: 10}\n'
@@ -156,7 +178,7 @@ def test_one_clean_outage_resolves_after_keep_firing_for_and_a_new_one_later_pag
     for i in range(8, 8 + 17):  # back, for less than keep_firing_for
         p.samples([(1, 1.0)], T0 + 10 * i)
         p.tick(T0 + 10 * i + 1)
-    (alert,) = p.engine.alerts.values()
+    (alert,) = [a for a in p.engine.alerts.values() if a.rule != "link_burn"]
     assert alert.state == FIRING and alert.clearing_since == T0 + 80
     for i in range(25, 40):
         p.samples([(1, 1.0)], T0 + 10 * i)
@@ -167,7 +189,8 @@ def test_one_clean_outage_resolves_after_keep_firing_for_and_a_new_one_later_pag
     ]
     assert p.bodies[-1][1][0].ends_at == T0 + 80
     assert "flaps" not in p.bodies[-1][1][0].annotations
-    assert p.engine.alerts == {}
+    assert [a.rule for a in p.engine.alerts.values()] == ["link_burn"]  # a symptom, never paged
+    assert p.engine.alerts and all(a.symptom for a in p.engine.alerts.values())
     # An outage an hour later is a new incident with a page of its own.
     for i in range(0, 8):
         p.samples([(1, 0.0)], T0 + 3600 + 10 * i)
@@ -186,7 +209,7 @@ def test_a_reconnecting_kiosk_is_one_incident_and_its_first_last_will_pages_prom
         p.tick(t + 43)
     firing = [(at, rule, entity) for at, status, rule, entity in p.sent if status == "firing"]
     assert firing == [(T0 + 3, "kiosk_down", "kiosk-hcc-01")]  # no depends_on: no topology hold
-    (alert,) = p.engine.alerts.values()
+    (alert,) = [a for a in p.engine.alerts.values() if a.rule != "link_burn"]
     assert alert.flaps == 5 and alert.annotations["flapping"] == "true"
 
 
@@ -197,7 +220,7 @@ def test_a_dependent_waits_for_its_root_and_is_listed_on_the_root_page():
     p.status("kiosk/kiosk-pv-01", "offline", T0 + 5)
     for i in range(3):
         p.tick(T0 + 6 + 10 * i)
-    (kiosk,) = p.engine.alerts.values()
+    (kiosk,) = [a for a in p.engine.alerts.values() if a.rule != "link_burn"]
     assert kiosk.state == FIRING and kiosk.hold_until == T0 + 5 + HOLD
     assert p.sent == []  # past the group wait, but held for the link
     for i in range(1, 6):
@@ -255,7 +278,7 @@ def test_restored_alerts_keep_their_state_without_flap_memory():
     for i in range(1, 6):
         p.samples([(1, 0.0)], T0 + 10 * i)
     p.tick(T0 + 60)
-    (alert,) = p.engine.alerts.values()
+    (alert,) = [a for a in p.engine.alerts.values() if a.rule != "link_burn"]
     assert alert.state == FIRING
     again = Pipeline()
     assert again.engine.restore([alert], [], T0 + 61) == []
@@ -263,3 +286,30 @@ def test_restored_alerts_keep_their_state_without_flap_memory():
     assert alert.state == FIRING and alert.clearing_since == T0 + 70
     again.tick(T0 + 70 + 180)
     assert alert.state == RESOLVED and alert.ends_at == T0 + 70
+
+
+def test_a_degraded_link_is_one_incident_whichever_symptom_shows_first():
+    p = Pipeline()
+    for i in range(1, 60):  # 12% loss and 250 ms for ten minutes; then the loss goes, the latency stays
+        t = T0 + 10 * i
+        p.samples([(1, 1.0), (2, 12.0 if i < 40 else 0.5), (5, 250.0)], t)
+        p.tick(t + 1)
+    latency = next(a for a in p.engine.alerts.values() if a.rule == "link_latency")
+    assert p.pages() == [("link_loss", "wan-xa-phu-vang"), ("link_latency", "wan-xa-phu-vang")]
+    # Latency fired at about T0 + 310 behind the loss page; it paged only once the loss was gone.
+    latency_page = next(at for at, status, rule, _ in p.sent if rule == "link_latency")
+    assert latency.starts_at is not None and latency.starts_at < T0 + 400 <= latency_page
+    assert latency.suppressed_by is None
+
+
+def test_a_symptom_waits_for_its_entity_s_own_pending_down_alert():
+    """The burn rate on `up` fires on the first bad sample; link_down needs its 30 s `for`: one page."""
+    p = Pipeline(group_wait_s=0.0)
+    link_alive(p, T0)
+    for i in range(1, 12):
+        p.samples([(1, 0.0)], T0 + 10 * i)
+        p.tick(T0 + 10 * i + 1)
+    burn = next(a for a in p.engine.alerts.values() if a.rule == "link_burn")
+    assert burn.state == FIRING and burn.starts_at == T0 + 10
+    assert burn.suppressed_by == "link/wan-xa-phu-vang"
+    assert p.pages() == [("link_down", "wan-xa-phu-vang")]

@@ -86,6 +86,9 @@ def test_a_good_rule_parses():
          "site, agency, system)"),
         ({"name": "Link Loss"}, "r.yaml: rule #1: name: 'Link Loss' does not match ^[a-z][a-z0-9_]{0,62}$"),
         ({"name": None}, "r.yaml: rule #1: name: is required"),
+        ({"inhibited_by": "link_loss"}, "r.yaml: rule link_loss: inhibited_by: a rule cannot inhibit itself"),
+        ({"inhibited_by": [3]}, "r.yaml: rule link_loss: inhibited_by: must be a rule name or a non-empty list of "
+         "rule names"),
         ({"keep_firing_for": "-3m"}, "r.yaml: rule link_loss: keep_firing_for: must be a duration such as 30s, "
          "5m or 1h, not '-3m'"),
         ({"type": "percentile", "quantile": 1.5, "window": "5m"}, "r.yaml: rule link_loss: quantile: must be "
@@ -158,6 +161,17 @@ def test_keep_firing_for_is_parsed_and_set_on_the_shipped_down_rules():
     assert problems == [] and rule.keep_firing_for_s == 90.0
     shipped = {r.name: r.keep_firing_for_s for r in load_rules() if r.down}
     assert shipped == {"kiosk_down": 180.0, "link_down": 180.0, "link_no_data": 180.0, "service_down": 180.0}
+
+
+def test_inhibited_by_must_name_an_enabled_rule(tmp_path: Path):
+    (tmp_path / "r.yaml").write_text(rules_text(inhibited_by=["link_latency", "link_jitter"]), encoding="utf-8")
+    with pytest.raises(RuleError) as caught:
+        load_rules(tmp_path)
+    assert caught.value.problems == [
+        f"{tmp_path / 'r.yaml'}: rule link_loss: inhibited_by: no enabled rule named 'link_jitter'"
+    ]
+    shipped = {r.name: r.inhibited_by for r in load_rules() if r.inhibited_by}
+    assert shipped == {"link_loss": ("link_latency",), "link_latency": ("link_loss",)}
 
 
 def test_cli_rules_check(tmp_path: Path):
