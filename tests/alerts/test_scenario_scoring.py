@@ -33,7 +33,7 @@ from ioc.store.connect import make_pool
 PROVINCE = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "province.yaml"
 SPEED = 30.0
 SCENARIO = """
-name: "Chấm điểm cảnh báo: đường truyền, kiosk, máy in, Cổng DVC, đường truyền chập chờn"
+name: "Chấm điểm cảnh báo: đường truyền, kiosk, máy in, Cổng DVC, LGSP, đường truyền chập chờn và suy giảm"
 duration: 14m
 incidents:
   - {id: mat-ket-noi-phu-vang, type: link_down, target: link/wan-xa-phu-vang, at: 1m, duration: 4m}
@@ -42,10 +42,14 @@ incidents:
   - {id: cong-dvc-cham, type: portal_slow, target: service/dvc-portal, at: 2m, duration: 6m, factor: 15}
   - {id: chap-chon-phong-son, type: link_flapping, target: link/wan-xa-phong-son, at: 3m, duration: 7m,
      period_s: 120}
+  - {id: suy-giam-vinh-thanh, type: link_degraded, target: link/wan-xa-vinh-thanh, at: 4m, duration: 7m,
+     loss_pct: 12, rtt_ms: 250}
+  - {id: lgsp-gian-doan, type: lgsp_outage, target: service/lgsp, at: 9m, duration: 4m}
 """
 # The longest each fault may take to page, in simulated seconds: the rule's `for`, a report interval,
 # the topology hold (20 s) for dependents, the group wait and a few batches.
-MAX_DELAY_S = {"link_down": 75, "kiosk_crash": 45, "paper_out": 400, "portal_slow": 300, "link_flapping": 75}
+MAX_DELAY_S = {"link_down": 75, "kiosk_crash": 45, "paper_out": 400, "portal_slow": 300, "link_flapping": 75,
+               "link_degraded": 180, "lgsp_outage": 120}  # fmt: skip
 
 
 class SimClock:
