@@ -1,6 +1,7 @@
 """Ingest benchmark: one command, prints figures (not a test).
 
-    .venv/bin/python bench/ingest.py [--single 50000] [--batched 5000] [--drain 10000] [--paced-rate 20000]
+    .venv/bin/python bench/ingest.py [--single 50000] [--batched 5000] [--drain 10000] [--drain-single 50000]
+                                     [--paced-rate 20000]
                                      [--series 100000] [--batch-samples N] [--py-spy drain.txt]
 
 Starts its own Mosquitto (our production settings, unlimited queues and in-flight window) and a fresh
@@ -9,8 +10,9 @@ in one run, publishing from a separate process over MQTT v5 at QoS 1:
 - the raw binary COPY rate into the same table (before and after the MQTT phases; the ratios use the mean);
 - "burst": single-sample and 100-sample messages published at full speed WHILE the service ingests
   (the publisher competes with the service, Mosquitto and PostgreSQL for the same cores);
-- "drain": 100-sample messages published into the broker while the service is stopped (its persistent
-  session queues them), then the service started: its own capacity, without a publisher running;
+- "drain": 100-sample (and single-sample) messages published into the broker while the service is
+  stopped (its persistent session queues them), then the service started: its own capacity, without a
+  publisher running;
 - "paced": 100-sample messages at a steady rate, for meaningful publish-to-commit latency p50/p99;
 - RSS with N live series.
 Rates are from the first to the last commit of each phase.
@@ -194,6 +196,7 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=50_000, help="single-sample messages, burst")
     parser.add_argument("--batched", type=int, default=5_000, help="messages of 100 samples, burst")
     parser.add_argument("--drain", type=int, default=10_000, help="messages of 100 samples, drained from a backlog")
+    parser.add_argument("--drain-single", type=int, default=50_000, help="single-sample messages, drained")
     parser.add_argument("--paced-rate", type=float, default=20_000, help="samples/s of the paced phase")
     parser.add_argument("--paced-seconds", type=float, default=15, help="length of the paced phase")
     parser.add_argument("--series", type=int, default=100_000, help="live series for the RSS figure")
@@ -240,22 +243,26 @@ def main() -> None:
         batched = run_phase(
             "burst: 100-sample messages", port, recorder, service, "batched", args.batched, args.batched * 100, 1000
         )
+
         # Drain: the service stopped (clean disconnect, its persistent session keeps queuing), a backlog
         # published, then a new service started on the same session.
-        service.stop()
-        recorder.reset()
-        backlog = publisher(port, "batched", args.drain, 1000)
-        backlog.wait()
-        service = IngestService(settings, listeners=[recorder])
-        spy = start_py_spy(args.py_spy) if args.py_spy else None
-        service.start()
-        drain = run_phase(
-            "drain: 100-sample messages from a backlog", port, recorder, service, "batched", args.drain,
-            args.drain * 100, 1000, proc=backlog,
-        )  # fmt: skip
-        if spy is not None:
-            spy.send_signal(signal.SIGINT)
-            spy.wait(60)
+        def drain_phase(name: str, mode: str, count: int, per_message: int, spy_out: str | None) -> dict:
+            nonlocal service
+            service.stop()
+            recorder.reset()
+            backlog = publisher(port, mode, count, 1000)
+            backlog.wait()
+            service = IngestService(settings, listeners=[recorder])
+            spy = start_py_spy(spy_out) if spy_out else None
+            service.start()
+            figures = run_phase(name, port, recorder, service, mode, count, count * per_message, 1000, proc=backlog)
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(60)
+            return figures
+
+        drain = drain_phase("drain: 100-sample messages from a backlog", "batched", args.drain, 100, args.py_spy)
+        drain_single = drain_phase("drain: single-sample messages from a backlog", "single", args.drain_single, 1, None)
         paced_count = int(args.paced_rate * args.paced_seconds / 100)
         paced = run_phase(
             f"paced: {args.paced_rate:.0f} samples/s in 100-sample messages", port, recorder, service, "batched",
@@ -273,7 +280,8 @@ def main() -> None:
         raw = (raw_before + raw_after) / 2
         print(
             f"\nraw COPY {raw_before:.0f} / {raw_after:.0f} samples/s (before / after; mean {raw:.0f})"
-            f"\nsingle-sample burst {single['messages_per_s']} msg/s (target >= 10000)"
+            f"\nsingle-sample burst {single['messages_per_s']} msg/s (target >= 10000); drained from a backlog "
+            f"{drain_single['messages_per_s']} msg/s"
             f"\n100-sample burst, publisher running: {batched['samples_per_s']} samples/s (target >= 100000), "
             f"{batched['samples_per_s'] / raw:.0%} of raw COPY (target >= 60%)"
             f"\n100-sample drain of a backlog: {drain['samples_per_s']} samples/s, "

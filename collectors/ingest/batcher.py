@@ -55,8 +55,9 @@ class Batcher:
     def __len__(self) -> int:
         return self.messages
 
-    def full(self) -> bool:
-        return len(self.batch) >= self.max_samples
+    def full(self, factor: int = 1) -> bool:
+        """At least `factor` times the batch size (a backlog makes batches larger)."""
+        return len(self.batch) >= self.max_samples * factor
 
     def due_in(self) -> float:
         """Seconds until the batch is old enough to flush (0 when due; the full age when empty)."""
