@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from alert_helpers import inventory_yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alerts.alert import FIRING, RESOLVED, Alert
 from alerts.engine import FLAPPING_AFTER, FLAPPING_HOLD_FACTOR, Engine
@@ -313,3 +315,37 @@ def test_a_symptom_waits_for_its_entity_s_own_pending_down_alert():
     assert burn.state == FIRING and burn.starts_at == T0 + 10
     assert burn.suppressed_by == "link/wan-xa-phu-vang"
     assert p.pages() == [("link_down", "wan-xa-phu-vang")]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 80), st.integers(1, 140)), min_size=1, max_size=12))
+def test_pages_follow_the_flap_damping_model(episodes):
+    """Any Last Will / reconnect sequence of a standalone kiosk: a new incident (and page) only after it
+    stayed online longer than keep_firing_for (3 x that once flapping); one resolved message each."""
+    keep = 180.0
+    p = Pipeline(group_wait_s=0.0)
+    t = T0
+    expected_pages, flaps, back_at = 0, 0, None
+    timeline: list[tuple[float, str]] = []
+    for down_steps, up_steps in episodes:
+        timeline.append((t, "offline"))
+        if back_at is None or t - back_at > keep * (FLAPPING_HOLD_FACTOR if flaps >= FLAPPING_AFTER else 1):
+            expected_pages, flaps = expected_pages + 1, 0
+        else:
+            flaps += 1
+        t += 5 * down_steps
+        timeline.append((t, "online"))
+        back_at = t
+        t += 5 * up_steps
+    end = t + keep * FLAPPING_HOLD_FACTOR + 10
+    events = dict(timeline)
+    now = T0
+    while now <= end:
+        if now in events:
+            p.status("kiosk/kiosk-hcc-01", events[now], now)
+        p.tick(now)
+        now += 5
+    sent = [(status, rule) for _, status, rule, entity in p.sent if entity == "kiosk-hcc-01"]
+    assert sent.count(("firing", "kiosk_down")) == expected_pages
+    assert sent.count(("resolved", "kiosk_down")) == expected_pages
+    assert not any(a.entity == "kiosk-hcc-01" for a in p.engine.alerts.values())
