@@ -485,16 +485,28 @@ def load_rules(user_dir: Path | None = None) -> list[Rule]:
         for rule in user_rules:
             by_name[rule.name] = rule
         rules = list(by_name.values())
-    enabled = {r.name for r in rules if r.enabled}
-    for rule in rules:
-        for other in rule.inhibited_by if rule.enabled else ():
-            if other not in enabled:
-                problems.append(f"{rule.source}: rule {rule.name}: inhibited_by: no enabled rule named {other!r}")
+    problems.extend(_inhibition_problems(rules, {r.name for r in rules if r.enabled}))
     if problems:
         raise RuleError(problems)
     return [r for r in rules if r.enabled]
 
 
+def _inhibition_problems(rules: list[Rule], enabled: set[str]) -> list[str]:
+    return [
+        f"{rule.source}: rule {rule.name}: inhibited_by: no enabled rule named {other!r}"
+        for rule in rules
+        if rule.enabled
+        for other in rule.inhibited_by
+        if other not in enabled
+    ]
+
+
 def check(directory: Path | None = None) -> tuple[list[Rule], list[str]]:
-    """What `ioc rules check [DIR]` reports: the rules of DIR (default rules when None) and the problems."""
-    return read_rules_dir(directory or default_rules_dir())
+    """What `ioc rules check [DIR]` reports: the rules of DIR (default rules when None) and the problems.
+
+    `inhibited_by` may name a shipped rule as well as one of DIR's."""
+    rules, problems = read_rules_dir(directory or default_rules_dir())
+    defaults = read_rules_dir(default_rules_dir())[0] if directory is not None else []
+    by_name = {r.name: r for r in defaults} | {r.name: r for r in rules}
+    problems.extend(_inhibition_problems(rules, {n for n, r in by_name.items() if r.enabled}))
+    return rules, problems

@@ -170,6 +170,9 @@ def test_inhibited_by_must_name_an_enabled_rule(tmp_path: Path):
     assert caught.value.problems == [
         f"{tmp_path / 'r.yaml'}: rule link_loss: inhibited_by: no enabled rule named 'link_jitter'"
     ]
+    rules, problems = check(tmp_path)  # `ioc rules check DIR` knows the shipped rules' names too
+    assert [r.name for r in rules] == ["link_loss"]
+    assert problems == [f"{tmp_path / 'r.yaml'}: rule link_loss: inhibited_by: no enabled rule named 'link_jitter'"]
     shipped = {r.name: r.inhibited_by for r in load_rules() if r.inhibited_by}
     assert shipped == {"link_loss": ("link_latency",), "link_latency": ("link_loss",)}
 
