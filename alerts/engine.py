@@ -89,6 +89,7 @@ class Engine:
         self._by_ref: dict[str, set[str]] = {}
         self._down: dict[str, set[str]] = {}  # entity ref -> fingerprints of its firing `down` alerts
         self._live: dict[tuple[str, str], list[float | None]] = {}  # (kind, id) -> [last_seen, offline_at]
+        self._heard: dict[tuple[str, str], float] = {}  # (kind, id) -> newest sample or status seen by this engine
         self._buffers: dict[int, _Buffer] = {}
         self._last_ts: dict[int, float] = {}  # newest sample judged, per series
         self._series_rules: dict[int, list[tuple[Rule, str, dict[str, str]]]] = {}
@@ -242,6 +243,7 @@ class Engine:
             live = self._live.setdefault((kind, entity_id), [last, None])
             if live[0] is None or last > live[0]:
                 live[0] = last
+            self._heard[(kind, entity_id)] = max(last, self._heard.get((kind, entity_id), last))
             if live[1] is not None and last > live[1]:
                 live[1] = None
             touched.add((kind, entity_id))
@@ -297,6 +299,22 @@ class Engine:
             due = self._pending_down_until(refs)
             if due is not None and due > alert.hold_until:
                 alert.hold_until = due
+
+    def _roots_vouched_up(self, ref: str, now: float) -> bool:
+        """True when everything `ref` depends on reported within its own interval (1.5x, for jitter),
+        is not offline, and has no `down` alert firing or pending."""
+        for root in self.topology.ancestors(ref):
+            kind, _, entity_id = root.partition("/")
+            entity = self._entities.get((kind, entity_id))
+            live = self._live.get((kind, entity_id))
+            heard = self._heard.get((kind, entity_id))  # real evidence, not the start-up assumption
+            if entity is None or entity.interval_s is None or live is None or heard is None:
+                return False
+            if live[1] is not None or now - heard > 1.5 * entity.interval_s:
+                return False
+            if root in self._down or self._pending_down_until([root]) is not None:
+                return False
+        return True
 
     def _pending_down_until(self, refs: list[str]) -> float | None:
         """When the `down` alerts pending on these entities would fire (the latest), or None."""
@@ -517,8 +535,14 @@ class Engine:
             alert.state, alert.starts_at = FIRING, now
             if rule.down:
                 self._down.setdefault(alert.ref, set()).add(fp)
-                if self.topology_hold_s > 0 and self.topology.parents.get(alert.ref):
+                if (
+                    self.topology_hold_s > 0
+                    and self.topology.parents.get(alert.ref)
+                    and not self._roots_vouched_up(alert.ref, now)
+                ):
                     # A dependent's own outage may be its link's, not yet judged: give the root time to show.
+                    # When every root has just reported and is up, the outage is the dependent's own and
+                    # it pages at once.
                     alert.hold_until = now + self.topology_hold_s
             elif self._pending_down_until([alert.ref]) is not None:
                 alert.hold_until = now  # its entity may be going down (a `for` running): wait for that

@@ -250,9 +250,19 @@ def test_a_last_will_before_the_link_is_judged_waits_for_the_link(held_stack, e2
     probe.disconnect()
 
 
-def test_a_dependent_whose_link_stays_up_pages_after_the_hold(held_stack, receiver, broker):
+def test_a_dependent_whose_link_just_reported_up_pages_at_once(held_stack, receiver, broker):
     probe = client(broker.url, "probe-held-up")
     publish(probe, f"{P}/metrics/link/wan-xa-phu-vang", sample({"up": 1}))
+    publish(probe, f"{P}/status/kiosk/kiosk-pv-04", b"offline", retain=True)
+    sent = time.monotonic()
+    receiver.wait_for(1, timeout=5)
+    assert time.monotonic() - sent < 1.0  # no hold: the link vouched for itself within its interval
+    assert pages(receiver) == [("kiosk_down", "kiosk-pv-04", "firing")]
+    probe.disconnect()
+
+
+def test_a_dependent_whose_link_is_not_heard_from_pages_after_the_hold(held_stack, receiver, broker):
+    probe = client(broker.url, "probe-held-quiet")
     publish(probe, f"{P}/status/kiosk/kiosk-pv-04", b"offline", retain=True)
     sent = time.monotonic()
     receiver.wait_for(1, timeout=5)

@@ -218,48 +218,63 @@ def test_a_reconnecting_kiosk_is_one_incident_and_its_first_last_will_pages_prom
 def test_a_dependent_waits_for_its_root_and_is_listed_on_the_root_page():
     p = Pipeline()
     link_alive(p, T0)
-    # The kiosk's Last Will arrives first; the link's probe sees `up` == 0 ten seconds later.
-    p.status("kiosk/kiosk-pv-01", "offline", T0 + 5)
-    for i in range(3):
-        p.tick(T0 + 6 + 10 * i)
-    (kiosk,) = [a for a in p.engine.alerts.values() if a.rule != "link_burn"]
-    assert kiosk.state == FIRING and kiosk.hold_until == T0 + 5 + HOLD
+    # The link fails: its probe sees `up` == 0 from T0 + 10, and link_down waits out its 30 s `for`.
+    p.samples([(1, 0.0), (2, 100.0)], T0 + 10)
+    p.tick(T0 + 11)
+    # The kiosk's Last Will arrives while the link's alert is still pending.
+    p.status("kiosk/kiosk-pv-01", "offline", T0 + 20)
+    p.tick(T0 + 21)
+    kiosk = next(a for a in p.engine.alerts.values() if a.rule == "kiosk_down")
+    assert kiosk.state == FIRING and kiosk.hold_until is not None and kiosk.hold_until >= T0 + 20 + HOLD
+    p.tick(T0 + 25)
     assert p.sent == []  # past the group wait, but held for the link
-    for i in range(1, 6):
-        p.samples([(1, 0.0), (2, 100.0)], T0 + 5 + 10 * i)
-        p.tick(T0 + 6 + 10 * i)
-    # link_down went pending at T0 + 15 and fires at T0 + 45 (its 30 s `for`): the kiosk's hold ran out at
-    # T0 + 25 but was stretched to wait for it. The group wait then sends the link alone.
+    for i in range(2, 7):
+        p.samples([(1, 0.0), (2, 100.0)], T0 + 10 * i)
+        p.tick(T0 + 1 + 10 * i)
+    # link_down fires at T0 + 41: the kiosk's hold (to T0 + 40) was stretched to wait for it. The group
+    # wait then sends the link alone.
     assert p.pages() == [("link_down", "wan-xa-phu-vang")]
     assert kiosk.suppressed_by == "link/wan-xa-phu-vang"
     body = [a for _, alerts in p.bodies for a in alerts]
     assert "Kiosk lấy số 01 – UBND xã Phú Vang (kiosk/kiosk-pv-01)" in body[0].annotations["unreachable"]
-    for i in range(6, 30):  # loss 100% for minutes: a symptom of the link being down, no page of its own
-        p.samples([(1, 0.0), (2, 100.0)], T0 + 5 + 10 * i)
-        p.tick(T0 + 6 + 10 * i)
+    for i in range(7, 30):  # loss 100% for minutes: a symptom of the link being down, no page of its own
+        p.samples([(1, 0.0), (2, 100.0)], T0 + 10 * i)
+        p.tick(T0 + 1 + 10 * i)
     loss = next(a for a in p.engine.alerts.values() if a.rule == "link_loss")
     assert loss.state == FIRING and loss.suppressed_by == "link/wan-xa-phu-vang"
     assert p.pages() == [("link_down", "wan-xa-phu-vang")]
 
 
-def test_a_dependent_pages_after_the_hold_when_its_root_stays_up():
+def test_a_dependent_pages_at_once_when_its_root_just_reported_up():
     p = Pipeline()
-    for i in range(12):
-        link_alive(p, T0 + 10 * i)  # the link keeps answering: the kiosk itself is dead
-        if i == 1:
-            p.status("kiosk/kiosk-pv-01", "offline", T0 + 10)
+    link_alive(p, T0)
+    p.status("kiosk/kiosk-pv-01", "offline", T0 + 5)  # the link answered 5 s ago, within its 10 s interval
+    kiosk = next(a for a in p.engine.alerts.values() if a.rule == "kiosk_down")
+    assert kiosk.state == FIRING and kiosk.hold_until is None
+    p.tick(T0 + 8)  # one group wait later
+    assert p.pages() == [("kiosk_down", "kiosk-pv-01")]
+
+
+def test_a_dependent_pages_after_the_hold_when_its_root_is_not_heard_from():
+    p = Pipeline()
+    link_alive(p, T0)
+    p.silent.add("link/wan-xa-phu-vang")  # nothing from the link since T0, nor any verdict on it
+    p.status("kiosk/kiosk-pv-01", "offline", T0 + 20)
+    for i in range(3, 12):
         p.tick(T0 + 10 * i + 1)
     firing = [(at, rule, entity) for at, status, rule, entity in p.sent if status == "firing"]
-    # Held until T0 + 10 + 60, then one group wait (2 s), sent on the next evaluation.
+    # Held until T0 + 20 + HOLD, then one group wait (2 s), sent on the next evaluation.
     assert [f[1:] for f in firing] == [("kiosk_down", "kiosk-pv-01")]
-    assert T0 + 10 + HOLD <= firing[0][0] <= T0 + 10 + HOLD + 12
+    assert T0 + 20 + HOLD <= firing[0][0] <= T0 + 20 + HOLD + 12
 
 
 def test_no_hold_for_alerts_released_when_their_root_recovers():
     p = Pipeline()
     link_alive(p, T0)
-    p.status("kiosk/kiosk-pv-01", "offline", T0 + 1)
-    for i in range(1, 6):
+    p.samples([(1, 0.0)], T0 + 10)  # the link fails first; the kiosk's Last Will follows
+    p.tick(T0 + 11)
+    p.status("kiosk/kiosk-pv-01", "offline", T0 + 15)
+    for i in range(2, 6):
         p.samples([(1, 0.0)], T0 + 10 * i)
         p.tick(T0 + 10 * i + 1)
     p.tick(T0 + 60)
