@@ -45,6 +45,17 @@ def canonical_labels(labels: dict[str, str] | None) -> Labels:
     return tuple(sorted(labels.items())) if labels else NO_LABELS
 
 
+def check_timezone(name: str) -> str:
+    """The name itself when it is an IANA time zone this machine knows; ValueError naming it otherwise."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+    return name
+
+
 def entity_ref(kind: str, entity: str) -> str:
     """The contract's address of an entity: `{kind}/{id}`."""
     return f"{kind}/{entity}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from psycopg.types.json import Jsonb
@@ -15,6 +14,7 @@ from ioc.api.clock import NowDep
 from ioc.api.deps import ConnDep, Operator, Viewer
 from ioc.api.params import bad_parameter, rfc3339
 from ioc.auth import Principal
+from ioc.model import check_timezone
 
 router = APIRouter(tags=["silences"])
 
@@ -192,11 +192,7 @@ class WindowIn(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+        return check_timezone(value)
 
 
 class WindowOut(BaseModel):
