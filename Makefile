@@ -8,6 +8,7 @@ run:
 test:
 	./scripts/setup --test
 	.venv/bin/ruff check .
+	.venv/bin/mypy ioc collectors alerts dashboards
 	.venv/bin/pytest -q
 
 lint:

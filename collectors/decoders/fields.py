@@ -56,7 +56,7 @@ def known_metrics() -> set[str]:
 
 def check_metric(name: object) -> str:
     if name in _valid_metrics:
-        return name  # type: ignore[return-value]
+        return name  # type: ignore[return-value,unused-ignore]
     if not isinstance(name, str) or not METRIC_RE.match(name):
         raise FieldError("bad_metric_name", f"metric name {name!r} does not match {METRIC_RE.pattern}")
     if len(_valid_metrics) < 100_000:  # bounded: names are few in practice, a flood must not grow memory

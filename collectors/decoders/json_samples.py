@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from itertools import chain, repeat
+from typing import Any
 
 import orjson
 
@@ -99,14 +100,14 @@ def _decode_object(item: object, out: Decoded, index: int | None) -> None:
             out.reject(exc.reason, f"{_where(index)}: {exc.detail}")
 
 
-def _decode_valid(items: list, out: Decoded) -> bool:
+def _decode_valid(items: list[Any], out: Decoded) -> bool:
     """Column-wise decoding of an all-valid message, with C-level loops (map, chain) instead of a Python
     loop per sample. Adds nothing and returns False when any part needs checking item by item, so the
     per-item path can name the bad part; the result of both paths is the same for valid messages."""
     try:
-        metrics = list(map(dict.get, items, repeat("metrics")))  # TypeError: an item is not an object
-        stamps = list(map(dict.get, items, repeat("ts")))
-        labels = list(map(dict.get, items, repeat("labels")))
+        metrics: list[Any] = list(map(dict.get, items, repeat("metrics")))  # TypeError: an item is not an object
+        stamps: list[Any] = list(map(dict.get, items, repeat("ts")))
+        labels: list[Any] = list(map(dict.get, items, repeat("labels")))
     except TypeError:
         return False
     if set(map(type, metrics)) != {dict}:
@@ -121,7 +122,7 @@ def _decode_valid(items: list, out: Decoded) -> bool:
                 check_metric(name)
         except FieldError:
             return False
-    values = list(chain.from_iterable(map(dict.values, metrics)))
+    values: list[Any] = list(chain.from_iterable(map(dict.values, metrics)))
     kinds = set(map(type, values))
     if not kinds <= _VALUES:
         return False

@@ -22,6 +22,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -187,7 +188,9 @@ class MqttSource:
             return
         retained = bool(message.retain)
         try:
-            self._handler(topic, message.payload, Delivery(message.mid, message.qos, self._generation, retained))
+            self._handler(
+                topic, cast(bytes, message.payload), Delivery(message.mid, message.qos, self._generation, retained)
+            )
         except Exception:
             # Never let an exception reach paho: it would stop the network loop. Unacknowledged,
             # the message comes back after the next reconnect.

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import orjson
@@ -56,7 +57,7 @@ class PgArray:
 
     __slots__ = ("data",)
     elem_oid = 0
-    dtype = np.dtype(">f8")
+    dtype: np.dtype[Any] = np.dtype(">f8")
 
     def __init__(self, data: np.ndarray):
         self.data = data
@@ -457,6 +458,7 @@ class BatchWriter:
             sid, ts_us, values = np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.float64)
         with conn.transaction():
             if sid.shape[0]:
+                assert prep is not None  # a batch with samples was prepared above
                 inserted = self._insert_samples(conn, sid, ts_us, values, staged, prep.copy_data)
                 if inserted is not None:  # some rows were stored already: rollups of the others only
                     duplicates += int((~inserted).sum())
