@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ioc.model import Event, Labels, Rejection, StatusUpdate
+from ioc.model import MAX_SAMPLES_PER_MESSAGE, Event, Labels, Rejection, StatusUpdate
 
 # A message with thousands of bad samples yields one dead letter per reason, naming the first few.
 _MAX_DETAILS = 20
@@ -45,6 +45,16 @@ class Decoded:
         self.labels.clear()
         self.ts.clear()
         self.values.clear()
+
+    def enforce_sample_limit(self) -> None:
+        """A message over the contract's sample limit is refused whole, with that as its only reason."""
+        if len(self) > MAX_SAMPLES_PER_MESSAGE:
+            count = len(self)
+            self.drop_samples()
+            self.problems.clear()
+            self.reject(
+                "too_many_samples", f"{count} samples in one message, at most {MAX_SAMPLES_PER_MESSAGE} allowed"
+            )
 
     @property
     def rejections(self) -> list[Rejection]:

@@ -18,7 +18,7 @@ from collectors.decoders.fields import (
     parse_ts,
     topic_kind_entity,
 )
-from ioc.model import MAX_SAMPLES_PER_MESSAGE, NO_LABELS
+from ioc.model import NO_LABELS
 
 _NUMBERS = frozenset({float, int})
 _VALUES = frozenset({float, int, bool})
@@ -59,11 +59,7 @@ def decode(topic: str, payload: bytes, received_at: float) -> Decoded:
     else:
         out.reject("bad_type", f"payload must be a JSON object or array, not {type(doc).__name__}")
         return out
-    if len(out) > MAX_SAMPLES_PER_MESSAGE:
-        count = len(out)
-        out.drop_samples()
-        out.problems.clear()
-        out.reject("too_many_samples", f"{count} samples in one message, at most {MAX_SAMPLES_PER_MESSAGE} allowed")
+    out.enforce_sample_limit()
     return out
 
 

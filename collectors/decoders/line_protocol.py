@@ -10,7 +10,6 @@ import re
 
 from collectors.decoders.decoded import Decoded
 from collectors.decoders.fields import FieldError, check_labels, check_metric, topic_kind_entity
-from ioc.model import MAX_SAMPLES_PER_MESSAGE
 
 _FLOAT_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _INT_RE = re.compile(r"[+-]?\d+")
@@ -161,9 +160,5 @@ def decode(topic: str, payload: bytes, received_at: float) -> Decoded:
                 out.add(check_metric(name), labels, ts, value)
             except FieldError as exc:
                 out.reject(exc.reason, f"{where}: {exc.detail}")
-    if len(out) > MAX_SAMPLES_PER_MESSAGE:
-        count = len(out)
-        out.drop_samples()
-        out.problems.clear()
-        out.reject("too_many_samples", f"{count} samples in one message, at most {MAX_SAMPLES_PER_MESSAGE} allowed")
+    out.enforce_sample_limit()
     return out
