@@ -65,6 +65,13 @@ class _Buffer:
         self.ts, self.values = ts_all, values_all
 
 
+def _advance_by_rule(cond: Condition, rule: Rule, *, value: float, at: float, now: float) -> Condition:
+    """One observation judged against the rule's own operator, threshold, clear level and `for`."""
+    return advance(
+        cond, value=value, at=at, now=now, op=rule.op, threshold=rule.threshold, clear=rule.clear, for_s=rule.for_s
+    )
+
+
 class Engine:
     def __init__(
         self,
@@ -347,16 +354,7 @@ class Engine:
             cond = open_alert.cond if open_alert is not None else Condition()
             if rule.type == "threshold":
                 for t, v in zip(ts.tolist(), values.tolist(), strict=True):
-                    cond = advance(
-                        cond,
-                        value=v,
-                        at=t,
-                        now=now,
-                        op=rule.op,
-                        threshold=rule.threshold,
-                        clear=rule.clear,
-                        for_s=rule.for_s,
-                    )
+                    cond = _advance_by_rule(cond, rule, value=v, at=t, now=now)
             elif rule.type in ("percentile", "rate"):
                 assert buffer is not None
                 if rule.type == "percentile":
@@ -372,16 +370,7 @@ class Engine:
                     )
                 if np.isnan(value):
                     continue
-                cond = advance(
-                    cond,
-                    value=value,
-                    at=end,
-                    now=now,
-                    op=rule.op,
-                    threshold=rule.threshold,
-                    clear=rule.clear,
-                    for_s=rule.for_s,
-                )
+                cond = _advance_by_rule(cond, rule, value=value, at=end, now=now)
             elif rule.type == "burn_rate":
                 assert buffer is not None
                 bad = compare(rule.bad_op, buffer.values, rule.bad_threshold).astype(np.float64)  # type: ignore[union-attr]
