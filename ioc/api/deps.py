@@ -25,8 +25,14 @@ def get_conn(request: Request) -> Iterator[psycopg.Connection]:
         yield conn
 
 
+# The connection commits when the dependency ends: scoped to the function, that is before the response
+# is sent, so a client that reads right after a write's answer sees the write (FastAPI's default scope
+# ends it after the response).
+_conn = Depends(get_conn, scope="function")
+
+
 def get_principal(
-    conn: Annotated[psycopg.Connection, Depends(get_conn)],
+    conn: Annotated[psycopg.Connection, _conn],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
@@ -55,7 +61,7 @@ def require(role: str) -> Callable[[Principal], Principal]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-ConnDep = Annotated[psycopg.Connection, Depends(get_conn)]
+ConnDep = Annotated[psycopg.Connection, _conn]
 Viewer = Annotated[Principal, Depends(require("viewer"))]
 Operator = Annotated[Principal, Depends(require("operator"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
