@@ -30,7 +30,7 @@ class Stack:
         self.stopped = False
         self.pool = make_pool(settings.database_url, max_size=4, name="ioc-e2e")
         self.pool.open(wait=True)
-        self.services, self.checks = build_services(settings, {"ingest", "alerts"}, self.pool, CollectorRegistry())
+        self.services, (self.checks, _) = build_services(settings, {"ingest", "alerts"}, self.pool, CollectorRegistry())
         for service in self.services:
             service.start()
         deadline = time.monotonic() + 10
@@ -187,7 +187,7 @@ def test_an_alert_process_of_its_own_follows_the_writer_through_listen(e2e_setti
     alerts.start()
     ingest_pool = make_pool(e2e_settings.database_url, max_size=2, name="ioc-e2e-ingest")
     ingest_pool.open(wait=True)
-    services, checks = build_services(e2e_settings, {"ingest"}, ingest_pool, CollectorRegistry())
+    services, (checks, _) = build_services(e2e_settings, {"ingest"}, ingest_pool, CollectorRegistry())
     try:
         for service in services:
             service.start()
@@ -218,22 +218,37 @@ def test_an_alert_process_of_its_own_follows_the_writer_through_listen(e2e_setti
         pool.close()
 
 
-@pytest.fixture
-def held_stack(e2e_settings: Settings, tmp_path: Path) -> Iterator[Stack]:
-    """link_down with a real `for` (2 s) and a 1 s topology hold."""
+def _held_stack(e2e_settings: Settings, tmp_path: Path, hold_s: float) -> Stack:
+    """link_down with a real `for` (2 s) and a topology hold."""
     rules = write_rules(
         tmp_path / "rules-with-for", FAST_RULES.replace("    down: true\n", "    for: 2s\n    down: true\n")
     )
-    s = Stack(e2e_settings.model_copy(update={"rules_dir": rules, "alert_topology_hold_s": 1.0}))
+    return Stack(e2e_settings.model_copy(update={"rules_dir": rules, "alert_topology_hold_s": hold_s}))
+
+
+@pytest.fixture
+def held_stack(e2e_settings: Settings, tmp_path: Path) -> Iterator[Stack]:
+    """A 1 s topology hold: what the tests of how long a dependent waits measure against."""
+    s = _held_stack(e2e_settings, tmp_path, 1.0)
     yield s
     s.stop()
 
 
-def test_a_last_will_before_the_link_is_judged_waits_for_the_link(held_stack, e2e_settings, receiver, broker):
+@pytest.fixture
+def long_held_stack(e2e_settings: Settings, tmp_path: Path) -> Iterator[Stack]:
+    """A 5 s topology hold: the link's first bad sample is in well within it, however loaded the machine."""
+    s = _held_stack(e2e_settings, tmp_path, 5.0)
+    yield s
+    s.stop()
+
+
+def test_a_last_will_before_the_link_is_judged_waits_for_the_link(long_held_stack, e2e_settings, receiver, broker):
     probe = client(broker.url, "probe-held")
-    publish(probe, f"{P}/metrics/link/wan-xa-phu-vang", sample({"up": 1}))
-    time.sleep(0.2)
-    # The kiosk's Last Will comes first; the link probe's `up` == 0 follows and needs 2 s to fire.
+    # The link last reported `up` 20 s ago, past 1.5x its 10 s interval: it has not vouched for itself, so
+    # the kiosk's Last Will waits for it (a link that had just reported up would let the kiosk page at once,
+    # test_a_dependent_whose_link_just_reported_up_pages_at_once). Then the link probe's `up` == 0 comes
+    # and needs 2 s to fire: the kiosk waits for that too, whichever batch each message lands in.
+    publish(probe, f"{P}/metrics/link/wan-xa-phu-vang", sample({"up": 1}, ts=time.time() - 20))
     publish(probe, f"{P}/status/kiosk/kiosk-pv-03", b"offline", retain=True)
     started = time.monotonic()
     while time.monotonic() - started < 3.5:
