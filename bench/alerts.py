@@ -150,7 +150,7 @@ def latency(rounds: int, batch_age_ms: int) -> None:
         store_inventory(conn, parse_inventory(inventory_text(rounds)))
     pool = make_pool(dsn, max_size=4, name="ioc-bench")
     pool.open(wait=True)
-    services, checks = build_services(settings, {"ingest", "alerts"}, pool, CollectorRegistry())
+    services, (checks, _) = build_services(settings, {"ingest", "alerts"}, pool, CollectorRegistry())
     for service in services:
         service.start()
     while not checks["broker"]():

@@ -88,15 +88,20 @@ class Role(StrEnum):
 def run(
     role: Annotated[list[Role] | None, typer.Option("--role", help="Run only these parts (repeatable)")] = None,
 ) -> None:
-    """Start ingest, alerting and the HTTP API in one process, or only the given roles."""
+    """Start ingest, alerting and the HTTP API, each in processes of its own under one supervisor.
+
+    With --role, run only those parts, in this one process (for scaling out, or under systemd).
+    """
     from ioc.runtime import run_service
 
     settings = settings_or_exit()
     roles = {r.value for r in role} if role else {"all"}
-    if "all" in roles:
-        roles = {"ingest", "alerts", "api"}
-    if "alerts" in roles:
+    if "all" in roles or "alerts" in roles:
         rules_or_exit(settings)
+    if "all" in roles:
+        from ioc.supervisor import supervise
+
+        sys.exit(supervise(settings))
     sys.exit(run_service(settings, roles))
 
 

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Set by the supervisor for its children: each writes its metrics there, the API process adds them up.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def aggregate_registry() -> CollectorRegistry:
+    """A registry that reads every supervised process's metrics (counters summed, gauges by their mode)."""
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=os.environ[MULTIPROC_ENV])
+    return registry
+
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000)
@@ -34,7 +49,10 @@ class IngestMetrics:
             registry=registry,
         )
         self.queue_depth = Gauge(
-            "ioc_ingest_queue_depth_messages", "Messages waiting in the ingest queue", registry=registry
+            "ioc_ingest_queue_depth_messages",
+            "Messages waiting in the ingest queue",
+            registry=registry,
+            multiprocess_mode="livesum",
         )
         self.batch_size = Histogram(
             "ioc_batch_size_samples", "Samples per committed batch", buckets=_BATCH_BUCKETS, registry=registry
@@ -64,6 +82,7 @@ class IngestMetrics:
             "ioc_spool_bytes",
             "Bytes of batches spooled to local disk while the store is away",
             registry=registry,
+            multiprocess_mode="livesum",
         )
         self.spooled_batches = Counter(
             "ioc_spooled_batches_total", "Batches written to the local spool", registry=registry
@@ -77,8 +96,16 @@ class IngestMetrics:
             registry=registry,
         )
         self.series_cached = Gauge(
-            "ioc_series_cached", "Series ids held in the ingest cache", registry=registry
+            "ioc_series_cached", "Series ids held in the ingest cache", registry=registry,
+            multiprocess_mode="livesum",
         )  # fmt: skip
+        self.broker_dropped = Gauge(
+            "ioc_mqtt_broker_dropped_per_min",
+            "Messages the MQTT broker dropped in the last minute, as it reports in $SYS (Mosquitto: "
+            "$SYS/broker/load/publish/dropped/1min); above 0 the broker is losing data (queue limits)",
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
 
 
 class AlertMetrics:
@@ -102,7 +129,11 @@ class AlertMetrics:
             "ioc_alert_transitions_total", "Alert state changes, by new state", ["state"], registry=registry
         )
         self.open_alerts = Gauge(
-            "ioc_alerts_open", "Open alerts held by the engine, by state", ["state"], registry=registry
+            "ioc_alerts_open",
+            "Open alerts held by the engine, by state",
+            ["state"],
+            registry=registry,
+            multiprocess_mode="livemax",
         )
         self.notifications = Counter(
             "ioc_alert_notifications_total", "Messages delivered, by channel", ["channel"], registry=registry
@@ -118,7 +149,10 @@ class AlertMetrics:
             registry=registry,
         )  # fmt: skip
         self.queue_depth = Gauge(
-            "ioc_alert_queue_depth_batches", "Committed batches waiting for the alert engine", registry=registry
+            "ioc_alert_queue_depth_batches",
+            "Committed batches waiting for the alert engine",
+            registry=registry,
+            multiprocess_mode="livesum",
         )
         self.dropped_batches = Counter(
             "ioc_alert_dropped_batches_total",

@@ -6,7 +6,9 @@ import logging
 import socket
 from collections.abc import Callable
 from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import uvicorn
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from psycopg_pool import ConnectionPool
@@ -50,10 +52,42 @@ def broker_reachable(settings: Settings) -> bool:
         return False
 
 
+class PeerReadiness:
+    """Another process of the same service (under the supervisor): ready when its /readyz says so."""
+
+    def __init__(self, url: str, timeout_s: float = 1.0):
+        parts = urlsplit(url)
+        self.name = parts.fragment or parts.netloc
+        self.url = urlunsplit((parts.scheme, parts.netloc, "/readyz", "", ""))
+        self.timeout_s = timeout_s
+        self._problems: list[str] = []
+
+    def ready(self) -> bool:
+        try:
+            answer = httpx.get(self.url, timeout=self.timeout_s)
+            body = answer.json()
+        except (httpx.HTTPError, ValueError):
+            self._problems = [f"{self.name}: no answer from {self.url}"]
+            return False
+        self._problems = [f"{self.name}: {p}" for p in body.get("problems", [])]
+        failed = [name for name, ok in body.get("checks", {}).items() if not ok]
+        if failed:
+            self._problems.append(f"{self.name}: not ready ({', '.join(failed)})")
+        return answer.status_code == 200
+
+    def problems(self) -> list[str]:
+        """What its last answer named (read after ready())."""
+        return self._problems
+
+
+Readiness = tuple[dict[str, Callable[[], bool]], list[Callable[[], list[str]]]]
+
+
 def build_services(
     settings: Settings, roles: set[str], pool: ConnectionPool, registry: CollectorRegistry
-) -> tuple[list[Service], dict[str, Callable[[], bool]]]:
-    """Create the services of the given roles, wired together; also the readiness checks they add."""
+) -> tuple[list[Service], Readiness]:
+    """Create the services of the given roles, wired together; also the readiness checks they add
+    and the sources of problems /readyz names."""
     from ioc.store.maintenance import StoreMaintenance
 
     # Every process may do the upkeep; an advisory lock lets one at a time do it.
@@ -62,6 +96,7 @@ def build_services(
         "store": lambda: store_reachable(pool),
         "broker": lambda: broker_reachable(settings),
     }
+    problems: list[Callable[[], list[str]]] = []
     listeners: list[Callable[[CommittedBatch], None]] = []
     alert_service = None
     if "alerts" in roles:
@@ -75,9 +110,14 @@ def build_services(
         ingest = IngestService(settings, registry=registry, listeners=listeners)
         services.append(ingest)
         checks["broker"] = lambda: ingest.connected
+        problems.append(ingest.problems)
     if alert_service is not None:
         services.append(alert_service)
-    return services, checks
+    for url in settings.peer_urls:
+        peer = PeerReadiness(str(url))
+        checks[peer.name] = peer.ready
+        problems.append(peer.problems)
+    return services, (checks, problems)
 
 
 def run_service(settings: Settings, roles: set[str]) -> int:
@@ -85,11 +125,14 @@ def run_service(settings: Settings, roles: set[str]) -> int:
     from ioc.api.app import create_app
 
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per readiness call of a peer otherwise
     registry = make_registry()
     pool = make_pool(settings.database_url, max_size=settings.db_pool_size, name="ioc-api")
     pool.open(wait=False)
-    services, checks = build_services(settings, roles, pool, registry)
-    app = create_app(settings, pool=pool, registry=registry, readiness=checks, full_api="api" in roles)
+    services, (checks, problems) = build_services(settings, roles, pool, registry)
+    app = create_app(
+        settings, pool=pool, registry=registry, readiness=checks, warnings=problems, full_api="api" in roles
+    )
     server = uvicorn.Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning"))
     started: list[Service] = []
     try:

@@ -59,6 +59,16 @@ class Settings(BaseSettings):
     spool_dir: Path = Path("var/spool")
     db_retry_max_s: float = Field(5.0, gt=0)
     db_retry_attempts: int = Field(5, ge=0)
+    # Broker figures from $SYS (drops) stored as samples of `service/{mqtt_broker_entity}`; the
+    # supervisor turns it off in all but one ingest process.
+    mqtt_sys_samples: bool = True
+    mqtt_broker_entity: str = Field("mqtt-broker", pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+    # Processes (contract section 11): ingest processes under `ioc run`; 0 means one per core beyond
+    # the first, at least one. Peer URLs are set by the supervisor for the API process, whose /readyz
+    # then asks theirs.
+    ingest_processes: int = Field(0, ge=0, le=64)
+    peer_urls: Annotated[list[AnyUrl], NoDecode] = []
 
     # Alerting.
     rules_dir: Path | None = None
@@ -85,7 +95,9 @@ class Settings(BaseSettings):
     grafana_url: AnyUrl | None = None
     grafana_token: str | None = None
 
-    _split = field_validator("alert_webhook_urls", "smtp_to", "telegram_chat_ids", mode="before")(_split_commas)
+    _split = field_validator("alert_webhook_urls", "smtp_to", "telegram_chat_ids", "peer_urls", mode="before")(
+        _split_commas
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -6,13 +6,9 @@ from __future__ import annotations
 import json
 import os
 import queue
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -20,6 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.service_process import ServiceProcess, ioc, webhook_receiver
 from tests.support import Broker, free_port
 
 INVENTORY = """
@@ -37,34 +34,10 @@ entities:
 """
 
 
-def ioc(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from ioc.cli import main; main()", *args],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-
-
-class Webhook(BaseHTTPRequestHandler):
-    received: queue.Queue[dict] = queue.Queue()
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.put(json.loads(body.decode("utf-8")))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def webhook() -> Iterator[tuple[str, queue.Queue[dict]]]:
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Webhook)
-    Webhook.received = queue.Queue()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", Webhook.received
-    server.shutdown()
+    with webhook_receiver() as hook:
+        yield hook
 
 
 @pytest.fixture
@@ -85,30 +58,9 @@ def service(
     created = ioc(env, "keys", "create", "--role", "admin")
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from ioc.cli import main; main()", "run"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None, proc.stdout.read()  # type: ignore[union-attr]
-        time.sleep(0.1)
-    else:
-        pytest.fail("the service never became ready")
-    yield base, key, env
-    proc.terminate()
-    try:
-        proc.communicate(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        pytest.fail("the service did not stop on SIGTERM")
+    running = ServiceProcess(env).start()
+    yield running.base, key, env
+    running.stop()
 
 
 def _until(check, what: str, seconds: float = 15.0):  # type: ignore[no-untyped-def]

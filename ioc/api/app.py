@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -11,6 +12,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from psycopg_pool import ConnectionPool
 
+from ioc.metrics import MULTIPROC_ENV, aggregate_registry
 from ioc.settings import Settings
 
 
@@ -20,6 +22,7 @@ def create_app(
     pool: ConnectionPool,
     registry: CollectorRegistry,
     readiness: dict[str, Callable[[], bool]],
+    warnings: Sequence[Callable[[], list[str]]] = (),
     full_api: bool = True,
     clock: Callable[[], float] = time.time,
 ) -> FastAPI:
@@ -36,13 +39,19 @@ def create_app(
 
     @app.get("/readyz", tags=["health"])
     def readyz() -> JSONResponse:
+        """Ready when every check passes; `problems` names what is wrong though the service still runs."""
         checks = {name: bool(check()) for name, check in readiness.items()}
         ready = all(checks.values())
-        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+        problems = [problem for source in warnings for problem in source()]
+        body = {"ready": ready, "checks": checks, "problems": problems}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    # Under the supervisor the API's /metrics adds up every process's own (each also serves its own).
+    exposed = aggregate_registry() if full_api and os.environ.get(MULTIPROC_ENV) else registry
 
     @app.get("/metrics", tags=["health"])
     def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(exposed), media_type=CONTENT_TYPE_LATEST)
 
     if full_api:
         from ioc.api.routes import include_routes
