@@ -50,6 +50,12 @@ class Delivery:
 
 
 MessageHandler = Callable[[str, bytes, Delivery], None]
+BrokerFigureHandler = Callable[[str, float], None]
+
+# The broker's own figures (contract section 11). Mosquitto publishes them every `sys_interval` (10 s by
+# default); a broker that publishes none (EMQX, ...) is simply not watched.
+BROKER_DROPPED_TOPIC = "$SYS/broker/load/publish/dropped/1min"
+BROKER_FIGURES = (BROKER_DROPPED_TOPIC,)
 
 
 def subscription(settings: Settings) -> str:
@@ -74,10 +80,12 @@ class MqttSource:
         settings: Settings,
         on_message: MessageHandler,
         *,
+        on_broker_figure: BrokerFigureHandler | None = None,
         client_factory: Callable[..., mqtt.Client] = mqtt.Client,
     ):
         self._settings = settings
         self._handler = on_message
+        self._on_figure = on_broker_figure
         self._generation = 0
         self._connected = threading.Event()
         self._lock = threading.Lock()
@@ -151,6 +159,8 @@ class MqttSource:
         send_retained = SubscribeOptions.RETAIN_SEND_ON_SUBSCRIBE
         options = SubscribeOptions(qos=1, retainAsPublished=False, retainHandling=send_retained)
         client.subscribe(statuses, options=options, properties=_subscribe_properties(STATUS_SUBSCRIPTION_ID))
+        if self._on_figure is not None:
+            client.subscribe([(figure, SubscribeOptions(qos=0)) for figure in BROKER_FIGURES])
         self._connected.set()
         log.info(
             "connected to the MQTT broker as %r, subscribing to %s and (retained statuses) %s",
@@ -180,6 +190,9 @@ class MqttSource:
             topic = message.topic
         except UnicodeDecodeError:
             topic = message._topic.decode("utf-8", errors="replace")
+        if topic.startswith("$SYS/"):
+            self._broker_figure(topic, message.payload)
+            return
         props = message.properties
         ids = getattr(props, "SubscriptionIdentifier", None) if props is not None else None
         if ids and STATUS_SUBSCRIPTION_ID in ids and not message.retain:
@@ -195,3 +208,12 @@ class MqttSource:
             # Never let an exception reach paho: it would stop the network loop. Unacknowledged,
             # the message comes back after the next reconnect.
             log.exception("handling a message on %r failed", topic)
+
+    def _broker_figure(self, topic: str, payload: bytes | bytearray) -> None:
+        try:
+            value = float(payload)
+        except ValueError:
+            log.warning("the broker published %r on %s, not a number", payload[:40], topic)
+            return
+        if self._on_figure is not None:
+            self._on_figure(topic, value)

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from collectors.decoders import Decoded, apply_time_window, decode_message
 from collectors.ingest.batcher import Batcher
-from collectors.ingest.mqtt_source import Delivery, MqttSource
+from collectors.ingest.mqtt_source import BROKER_DROPPED_TOPIC, Delivery, MqttSource
 from collectors.ingest.spool import Spool
 from ioc.metrics import IngestMetrics
 from ioc.settings import Settings
@@ -36,6 +36,7 @@ Listener = Callable[[CommittedBatch], None]
 _FIRST_RETRY_S = 0.1
 _PUT_POLL_S = 0.5
 _FAMILIES = ("metrics", "lp", "status", "events")
+BROKER_DROPPED_METRIC = "mqtt_broker_dropped_per_min"
 _QUEUED_BATCHES = 2  # decoded samples queued ahead of the writer: at most this many full batches
 # While the committer is behind (a batch already waits for it), batches grow up to this many times
 # IOC_BATCH_MAX_SAMPLES: each batch has fixed costs (round trips, commit, GIL hand-overs) that larger
@@ -76,7 +77,8 @@ class IngestService:
         self._max_queued_samples = _QUEUED_BATCHES * settings.batch_max_samples
         self._batcher = Batcher(settings.batch_max_samples, settings.batch_max_age_ms / 1000, time.monotonic)
         self.spool = Spool(settings.spool_dir)
-        self.source = MqttSource(settings, self._on_message)
+        self.source = MqttSource(settings, self._on_message, on_broker_figure=self._on_broker_figure)
+        self.broker_dropped_per_min: float | None = None  # None until the broker says (if it ever does)
         self._retention_s = settings.retention_days * 86400.0
         self._prefix = settings.mqtt_topic_prefix
         self._closing = threading.Event()
@@ -138,6 +140,32 @@ class IngestService:
                 return
             except queue.Full:
                 continue
+
+    def _on_broker_figure(self, topic: str, value: float) -> None:
+        """The broker's drop rate: on /metrics, in /readyz, and (one process) stored for the default rule."""
+        self.broker_dropped_per_min = value
+        self.metrics.broker_dropped.set(value)
+        if not self.settings.mqtt_sys_samples or self._closing.is_set():
+            return
+        entity = self.settings.mqtt_broker_entity
+        now = self._clock()
+        decoded = Decoded(f"{self._prefix}/metrics/service/{entity}", "service", entity, now)
+        decoded.add(BROKER_DROPPED_METRIC, (), now, value)
+        self.metrics.samples_received.inc()
+        if self._wait_for_room(1):
+            self._samples_in += 1
+            self._queue.put((decoded, None))
+
+    def problems(self) -> list[str]:
+        """What /readyz names though ingest still runs."""
+        dropped = self.broker_dropped_per_min
+        if dropped:
+            return [
+                f"the MQTT broker is dropping messages ({dropped:g} per minute, {BROKER_DROPPED_TOPIC}): "
+                "its queue or in-flight limits are too low for the load or for a session that was away; "
+                "see 'Sizing the broker' in docs/operations.md"
+            ]
+        return []
 
     # -- the writer thread ----------------------------------------------------------------------
 
