@@ -1,4 +1,4 @@
-"""Helpers the tests share: free loopback ports and a private Mosquitto broker."""
+"""Helpers the tests share: test data paths, free loopback ports and a private Mosquitto broker."""
 
 from __future__ import annotations
 
@@ -7,6 +7,16 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+
+TESTDATA_DIR = Path(__file__).resolve().parent / "testdata"
+# Real Telegraf output (the input plugins' README examples) that the contract says to test against.
+TELEGRAF_LINE_PROTOCOL = TESTDATA_DIR / "telegraf-line-protocol.txt"
+
+
+def telegraf_lines() -> list[str]:
+    """The line-protocol lines of `TELEGRAF_LINE_PROTOCOL`, without its comments and blank lines."""
+    text = TELEGRAF_LINE_PROTOCOL.read_text(encoding="utf-8")
+    return [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
 
 
 def free_port() -> int:

@@ -1,5 +1,5 @@
 """deploy/telegraf/telegraf.conf: topics, QoS and format per the contract, and its starlark mapping turns
-real Telegraf output (shared testdata) into line protocol our decoder reads as the standard metrics.
+real Telegraf output (tests/testdata) into line protocol our decoder reads as the standard metrics.
 
 Telegraf itself is not installable here. Its starlark processor runs a Python subset, so the script is
 executed with Python on the metrics parsed from the testdata, with a small Metric type like Telegraf's.
@@ -7,7 +7,6 @@ executed with Python on the metrics parsed from the testdata, with a small Metri
 
 from __future__ import annotations
 
-import os
 import tomllib
 from pathlib import Path
 from string import Template
@@ -16,9 +15,9 @@ import pytest
 
 from collectors.decoders.line_protocol import decode, parse_line
 from ioc.model import STANDARD_METRICS, parse_topic
+from tests.support import telegraf_lines
 
 CONF = Path("deploy/telegraf/telegraf.conf")
-TESTDATA = Path(os.environ.get("IOC_SHARED_DIR", "/work/shared")) / "testdata" / "telegraf-line-protocol.txt"
 ENV = {"IOC_MQTT_SERVER": "mqtt://127.0.0.1:1883", "IOC_ENTITY": "kiosk-phu-vang-01", "IOC_LINK": "wan-xa-phu-vang",
        "IOC_MQTT_PASSWORD": "a", "IOC_LINK_PASSWORD": "b", "IOC_LINK_TARGET": "10.30.30.1"}  # fmt: skip
 
@@ -65,7 +64,7 @@ def test_outputs_follow_the_contract(conf: dict) -> None:
 
 
 def test_testdata_becomes_standard_metrics(conf: dict) -> None:
-    lines = [ln for ln in TESTDATA.read_text(encoding="utf-8").splitlines() if ln and not ln.startswith("#")]
+    lines = telegraf_lines()
     metrics = run_starlark(conf, lines)
     routed: dict[str, list[str]] = {}
     for output in conf["outputs"]["mqtt"]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import orjson
 import pytest
@@ -14,13 +13,11 @@ from collectors.decoders import apply_time_window, decode_message, json_samples
 from collectors.decoders.decoded import Decoded
 from collectors.decoders.line_protocol import parse_line
 from ioc.model import MAX_LABEL_CHARS, METRIC_RE
+from tests.support import telegraf_lines
 
 P = "ioc/v1"
 NOW = 1_795_000_000.0
 T = f"{P}/metrics/kiosk/kiosk-pv-01"
-TESTDATA = Path("/work/shared/testdata/telegraf-line-protocol.txt")
-if not TESTDATA.exists():
-    TESTDATA = Path(__file__).resolve().parents[3] / "tests" / "testdata" / "telegraf-line-protocol.txt"
 
 
 def decode(topic: str, payload: bytes | str):
@@ -160,7 +157,7 @@ def test_event_keeps_vietnamese_and_extra_keys():
 
 
 def test_every_line_of_real_telegraf_output_decodes():
-    lines = [ln for ln in TESTDATA.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    lines = telegraf_lines()
     assert len(lines) >= 15
     for number, line in enumerate(lines, start=1):
         decoded = decode(f"{P}/lp/kiosk/k1", line)
