@@ -6,8 +6,7 @@ import os
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-# Set by the supervisor for its children: each writes its metrics there, the API process adds them up.
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+from ioc.supervisor import MULTIPROC_ENV
 
 
 def aggregate_registry() -> CollectorRegistry:

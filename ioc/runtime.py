@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
+import signal
 import socket
+import threading
 from collections.abc import Callable
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-import uvicorn
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from psycopg_pool import ConnectionPool
 
@@ -63,6 +63,8 @@ class PeerReadiness:
         self._problems: list[str] = []
 
     def ready(self) -> bool:
+        import httpx
+
         try:
             answer = httpx.get(self.url, timeout=self.timeout_s)
             body = answer.json()
@@ -122,25 +124,22 @@ def build_services(
 
 def run_service(settings: Settings, roles: set[str]) -> int:
     """Run until SIGINT/SIGTERM; returns the process exit code."""
-    from ioc.api.app import create_app
-
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per readiness call of a peer otherwise
     registry = make_registry()
-    pool = make_pool(settings.database_url, max_size=settings.db_pool_size, name="ioc-api")
+    pool = make_pool(settings.database_url, max_size=settings.db_pool_size, name=f"ioc-{'-'.join(sorted(roles))}")
     pool.open(wait=False)
     services, (checks, problems) = build_services(settings, roles, pool, registry)
-    app = create_app(
-        settings, pool=pool, registry=registry, readiness=checks, warnings=problems, full_api="api" in roles
-    )
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning"))
     started: list[Service] = []
     try:
         for service in services:
             service.start()
             started.append(service)
         log.info("ioc running: roles %s, HTTP on port %d", ",".join(sorted(roles)), settings.http_port)
-        server.run()
+        if "api" in roles:
+            _serve_api(settings, pool, registry, checks, problems)
+        else:
+            _serve_health(settings, registry, checks, problems)
     finally:
         for service in reversed(started):
             try:
@@ -149,3 +148,40 @@ def run_service(settings: Settings, roles: set[str]) -> int:
                 log.exception("stopping %s failed", type(service).__name__)
         pool.close()
     return 0
+
+
+def _serve_api(
+    settings: Settings,
+    pool: ConnectionPool,
+    registry: CollectorRegistry,
+    checks: dict[str, Callable[[], bool]],
+    problems: list[Callable[[], list[str]]],
+) -> None:
+    """The HTTP API (and health) with uvicorn, until SIGINT/SIGTERM (uvicorn's own handlers)."""
+    import uvicorn
+
+    from ioc.api.app import create_app
+
+    app = create_app(settings, pool=pool, registry=registry, readiness=checks, warnings=problems)
+    uvicorn.Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning")).run()
+
+
+def _serve_health(
+    settings: Settings,
+    registry: CollectorRegistry,
+    checks: dict[str, Callable[[], bool]],
+    problems: list[Callable[[], list[str]]],
+) -> None:
+    """Only /healthz, /readyz and /metrics (the standard library's server), until SIGINT/SIGTERM."""
+    from ioc.health_server import HealthServer
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    server = HealthServer(settings.http_host, settings.http_port, registry=registry, checks=checks, problems=problems)
+    server.start()
+    try:
+        stop.wait()
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

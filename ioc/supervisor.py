@@ -27,9 +27,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ioc.metrics import MULTIPROC_ENV
-from ioc.settings import Settings
+if TYPE_CHECKING:
+    from ioc.settings import Settings
+
+# The supervisor execs itself into a fresh interpreter that imports only this module and the standard
+# library (the `ioc` command's settings, typer and rules checks stay behind): it holds ~15 MB, not ~80.
+# Set for the children: each writes its metrics there, and the API process adds them up (ioc.metrics).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 log = logging.getLogger("ioc.supervisor")
 
@@ -173,9 +179,10 @@ class Supervisor:
 
     def _mark_dead(self, child: _Child) -> None:
         if self.metrics_dir is not None and child.proc is not None:
-            from prometheus_client import multiprocess
-
-            multiprocess.mark_process_dead(child.proc.pid, str(self.metrics_dir))
+            # prometheus_client's multiprocess.mark_process_dead, without importing the library here:
+            # the files of live-mode gauges of a dead process go, so its last values stop counting.
+            for path in self.metrics_dir.glob(f"gauge_live*_{child.proc.pid}.db"):
+                path.unlink(missing_ok=True)
 
     def _stop_all(self) -> int:
         # Ingest first, so what it writes in its last batches is still announced to a running alerting.
@@ -209,14 +216,30 @@ def _describe_exit(code: int) -> str:
 
 
 def supervise(settings: Settings) -> int:
-    """`ioc run` without --role: run every part in its own process until SIGTERM or SIGINT."""
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    specs = child_specs(settings)
+    """`ioc run` without --role: become the supervisor of every part (this process is replaced)."""
+    import json
+
+    specs = [{"name": c.name, "role": c.role, "port": c.port, "env": c.env} for c in child_specs(settings)]
+    argv = [sys.executable, "-m", "ioc.supervisor", settings.log_level, json.dumps(specs)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)  # noqa: S606 - our own interpreter and module
+    return 1  # not reached
+
+
+def main(argv: Sequence[str]) -> int:
+    """The supervisor's own interpreter: `python -m ioc.supervisor LOG_LEVEL SPECS_JSON`."""
+    import json
+
+    level, specs_json = argv
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    specs = [ChildSpec(**spec) for spec in json.loads(specs_json)]
     supervisor = Supervisor(specs)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     signal.signal(signal.SIGINT, supervisor.request_stop)
-    log.info(
-        "ioc run: %s",
-        ", ".join(f"{s.name} on port {s.port}" for s in specs),
-    )
+    log.info("ioc run: %s", ", ".join(f"{s.name} on port {s.port}" for s in specs))
     return supervisor.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -12,6 +12,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from psycopg_pool import ConnectionPool
 
+from ioc.api.routes import include_routes
+from ioc.api.status_page import router as status_page_router
+from ioc.health_server import readiness_report
 from ioc.metrics import MULTIPROC_ENV, aggregate_registry
 from ioc.settings import Settings
 
@@ -23,7 +26,6 @@ def create_app(
     registry: CollectorRegistry,
     readiness: dict[str, Callable[[], bool]],
     warnings: Sequence[Callable[[], list[str]]] = (),
-    full_api: bool = True,
     clock: Callable[[], float] = time.time,
 ) -> FastAPI:
     app = FastAPI(title="IOC monitoring API", version="1", openapi_url="/openapi.json")
@@ -40,25 +42,18 @@ def create_app(
     @app.get("/readyz", tags=["health"])
     def readyz() -> JSONResponse:
         """Ready when every check passes; `problems` names what is wrong though the service still runs."""
-        checks = {name: bool(check()) for name, check in readiness.items()}
-        ready = all(checks.values())
-        problems = [problem for source in warnings for problem in source()]
-        body = {"ready": ready, "checks": checks, "problems": problems}
-        return JSONResponse(body, status_code=200 if ready else 503)
+        code, body = readiness_report(readiness, warnings)
+        return JSONResponse(body, status_code=code)
 
     # Under the supervisor the API's /metrics adds up every process's own (each also serves its own).
-    exposed = aggregate_registry() if full_api and os.environ.get(MULTIPROC_ENV) else registry
+    exposed = aggregate_registry() if os.environ.get(MULTIPROC_ENV) else registry
 
     @app.get("/metrics", tags=["health"])
     def metrics() -> Response:
         return Response(generate_latest(exposed), media_type=CONTENT_TYPE_LATEST)
 
-    if full_api:
-        from ioc.api.routes import include_routes
-        from ioc.api.status_page import router as status_page_router
-
-        include_routes(app)
-        app.include_router(status_page_router)
+    include_routes(app)
+    app.include_router(status_page_router)
     return app
 
 
