@@ -490,8 +490,9 @@ def main(argv: list[str]) -> int:
     var_dir = project_root() / "var"
     try:
         if argv[1] == "start":
+            was_running = pg_test_cluster(var_dir).running_pid() is not None
             start_test_cluster(var_dir)
-            print(f"test PostgreSQL running; its DSN is in {var_dir / TEST_PG_ENV}")
+            print(f"test PostgreSQL {'already running' if was_running else 'started'}; DSN in {var_dir / TEST_PG_ENV}")
         else:
             stopped = pg_test_cluster(var_dir).stop_detached()
             (var_dir / TEST_PG_ENV).unlink(missing_ok=True)
