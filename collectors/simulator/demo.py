@@ -206,6 +206,7 @@ def _run(
                 f"  API:             {base}/api/v1/entities   (OpenAPI: {base}/docs)",
                 f"  public status:   {base}/status",
                 f"  own metrics:     {base}/metrics",
+                f"  store:           {settings.database_url}",
                 "  try:",
                 f"    curl -H 'Authorization: Bearer {key}' '{base}/api/v1/entities?kind=link'",
                 f"    curl -H 'Authorization: Bearer {key}' '{base}/api/v1/alerts?state=firing'",
