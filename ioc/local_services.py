@@ -4,7 +4,7 @@ Neither touches the system services: each runs from a directory of its own, as a
 (yourself, or when run as root the `postgres` and `mosquitto` accounts the Debian packages create, since
 initdb and postgres refuse to run as root). The data lives under the project's `var/` when that account
 can reach it; a project under a home directory of mode 700 (e.g. `/root`) cannot be reached, so the data
-then lives in `/var/tmp/ioc-<hash of the project path>/` instead, and `location` says so.
+then lives in `/var/tmp/ioc-<hash of the project path>/` instead (the demo prints where).
 
 `python -m ioc.local_services test-pg start|stop` runs the test cluster `scripts/setup --test` starts when
 the system PostgreSQL does not let `postgres` in without a password; it writes `var/test-pg.env`.
@@ -118,7 +118,12 @@ def state_dir(name: str, account: Account, var_dir: Path | None = None) -> Path:
         digest = hashlib.sha256(str(var_dir).encode()).hexdigest()[:12]
         base = FALLBACK_ROOT / f"ioc-{digest}"
         base.mkdir(mode=0o755, exist_ok=True)
-        os.chmod(base, 0o755)  # noqa: S103 - the accounts must traverse it; each service's directory is 0700
+        # The name is predictable and /var/tmp world-writable: use only a real directory of our own, which
+        # nobody else can fill with symlinks for the chown below to follow.
+        info = base.lstat()
+        if base.is_symlink() or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+            raise LocalServiceError(f"{base} is not a directory of this user's that only it may write to")
+        os.chmod(base, 0o755)  # noqa: S103 - whatever the umask: the accounts traverse it to their 0700 directories
     path = base / name
     path.mkdir(mode=0o700, exist_ok=True)
     account.own(path)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -20,6 +22,7 @@ from ioc.local_services import (
     Account,
     LocalMosquitto,
     LocalPostgres,
+    LocalServiceError,
     broker_config,
     pg_test_cluster,
     project_root,
@@ -111,6 +114,23 @@ def test_state_dir_moves_out_of_a_var_the_account_cannot_reach(tmp_path: Path) -
         assert state_dir("pg", account, private / "var") == path, "the same project always gets the same place"
     finally:
         shutil.rmtree(path.parent)
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="only root runs the services as other accounts")
+def test_state_dir_refuses_a_fallback_directory_someone_else_made(tmp_path: Path) -> None:
+    private = tmp_path / "home"
+    private.mkdir(mode=0o700)
+    digest = hashlib.sha256(str((private / "var").resolve()).encode()).hexdigest()[:12]
+    planted = FALLBACK_ROOT / f"ioc-{digest}"
+    planted.mkdir()
+    try:
+        nobody = pwd.getpwnam("nobody")
+        os.chown(planted, nobody.pw_uid, nobody.pw_gid)
+        with pytest.raises(LocalServiceError, match=f"^{planted} is not a directory of this user's"):
+            state_dir("pg", Account.for_service("postgres"), private / "var")
+        assert list(planted.iterdir()) == []
+    finally:
+        shutil.rmtree(planted)
 
 
 def test_postgres_stops_when_the_process_that_started_it_dies(var_dir: Path) -> None:
