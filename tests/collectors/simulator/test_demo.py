@@ -11,11 +11,16 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
+from collectors.simulator.demo import AlertWatcher, default_example, default_inventory, fault_schedule
+from collectors.simulator.scenario import read_scenario
+from ioc.inventory import read_inventory
 from ioc.local_services import Account, LocalPostgres, project_root
 from tests.support import Broker, free_port
 
@@ -143,3 +148,57 @@ def test_demo_without_settings_runs_its_own_services_fires_an_alert_and_stops_th
     assert stored is not None and stored[0] >= 1, "the simulated province reached the demo's store"
     assert ("kiosk_down", "kiosk-pv-01", "firing") in alerts
     assert processes_under(workdir) == []
+
+
+def test_fault_schedule_gives_clock_time_offset_and_the_alert_to_expect() -> None:
+    inventory = read_inventory(default_inventory())
+    scenario = read_scenario(default_example("scenarios/demo.yaml"), inventory)
+    started = datetime(2026, 12, 2, 9, 0, 0).timestamp()
+    lines = fault_schedule(scenario, started, live=True)
+    assert lines[0] == "  09:00:45 (+0:45)  kiosk_crash on kiosk/kiosk-hcc-04 for 90 s -> kiosk_down"
+    assert lines[1].startswith("  09:01:30 (+1:30)  link_down on link/wan-xa-phu-vang for 120 s -> link_down")
+    assert fault_schedule(scenario, started, live=False)[2] == (
+        "  +2:00  portal_slow on service/dvc-portal for 240 s -> service_slow"
+    )
+
+
+def alert(ident: int, state: str, suppressed_by: str | None = None) -> dict[str, object]:
+    return {"id": ident, "state": state, "severity": "critical", "rule": "kiosk_down", "kind": "kiosk",
+            "entity": f"k{ident}", "summary": f"K{ident} mất kết nối", "suppressed_by": suppressed_by}  # fmt: skip
+
+
+def test_alert_watcher_takes_stock_first_then_prints_firing_and_resolved_once() -> None:
+    answers = [
+        [alert(1, "firing")],
+        [alert(1, "resolved"), alert(2, "pending")],
+        [alert(1, "resolved"), alert(2, "firing", "link/wan-1"), alert(3, "firing")],
+    ]
+    seen_requests: list[dict[str, object]] = []
+
+    def get(url: str, **kwargs: object) -> httpx.Response:
+        seen_requests.append({"url": url, **kwargs})
+        return httpx.Response(200, json=answers.pop(0), request=httpx.Request("GET", url))
+
+    printed: list[str] = []
+    watcher = AlertWatcher("http://127.0.0.1:1", "ioc_key", printed.append, get=get)
+    watcher.poll()
+    assert printed == [], "alerts from before the demo are not news"
+    watcher.poll()
+    watcher.poll()
+    assert [line.split("] ", 1)[1] for line in printed] == [
+        "alert resolved critical kiosk_down kiosk/k1: K1 mất kết nối",
+        "alert firing   critical kiosk_down kiosk/k3: K3 mất kết nối",
+        "alert firing   critical kiosk_down kiosk/k2: K2 mất kết nối (suppressed by link/wan-1: not paged)",
+    ]
+    assert seen_requests[0]["url"] == "http://127.0.0.1:1/api/v1/alerts"
+    assert seen_requests[0]["headers"] == {"Authorization": "Bearer ioc_key"}
+
+
+def test_alert_watcher_waits_out_a_service_that_does_not_answer() -> None:
+    def get(url: str, **_: object) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    printed: list[str] = []
+    watcher = AlertWatcher("http://127.0.0.1:1", "k", printed.append, get=get)
+    watcher.poll()
+    assert watcher.states is None and printed == []
