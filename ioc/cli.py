@@ -326,12 +326,15 @@ def dashboards_push() -> None:
 @app.command()
 def demo(
     inventory: Annotated[Path | None, typer.Option(help="Default: deploy/examples/province.yaml")] = None,
-    scenario: Annotated[Path | None, typer.Option(help="Scenario YAML with faults to inject")] = None,
+    scenario: Annotated[Path | None, typer.Option(help="Faults to inject (default: scenarios/demo.yaml)")] = None,
     speed: Annotated[float, typer.Option(help="Simulated seconds per real second")] = 1.0,
     duration: Annotated[float | None, typer.Option(help="Simulated seconds to run (default: until Ctrl-C)")] = None,
     truth_out: Annotated[Path | None, typer.Option(help="Write the scenario's ground truth here")] = None,
 ) -> None:
-    """Migrate, load the sample province, run the service and the simulator, and print where to look."""
+    """Migrate, load the sample province, run the service and the simulator with faults, and print where to look.
+
+    Unless IOC_DATABASE_URL / IOC_MQTT_URL are set, it runs PostgreSQL / Mosquitto of its own under var/.
+    """
     from collectors.simulator.demo import run_demo
     from collectors.simulator.scenario import ScenarioError
     from ioc.inventory import InventoryError

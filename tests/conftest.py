@@ -11,12 +11,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from ioc.local_services import read_test_dsn
 from ioc.settings import Settings, load_settings
 from ioc.store.connect import connect, ensure_database
 from ioc.store.migrate import migrate
 from tests.support import Broker, free_port
 
-PG_ADMIN_DSN = os.environ.get("IOC_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+# IOC_TEST_PG_DSN; else the project's test cluster when `scripts/setup --test` started one (it does when the
+# system PostgreSQL asks user postgres for a password); else the system PostgreSQL with trust on loopback.
+PG_ADMIN_DSN = os.environ.get("IOC_TEST_PG_DSN") or read_test_dsn() or "postgresql://postgres@127.0.0.1:5432/postgres"
 
 # Tables emptied between tests; the schema stays.
 DATA_TABLES = (

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -53,6 +54,16 @@ def rows(dsn: str, query: str, params: tuple = ()) -> list[tuple]:
 
 class TcpProxy:
     """Forwards a loopback port to PostgreSQL; `cut()` drops every connection and refuses new ones."""
+
+    @classmethod
+    def for_dsn(cls, dsn: str) -> TcpProxy:
+        """In front of the store a DSN names (the tests' store need not be on port 5432)."""
+        parts = urlsplit(dsn)
+        return cls((parts.hostname or "127.0.0.1", parts.port or 5432))
+
+    def proxied(self, dsn: str) -> str:
+        """The DSN through this proxy."""
+        return dsn.replace(f"{self.target[0]}:{self.target[1]}", f"127.0.0.1:{self.port}", 1)
 
     def __init__(self, target: tuple[str, int]):
         self.target = target

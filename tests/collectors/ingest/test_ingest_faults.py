@@ -26,9 +26,9 @@ def sample(i: int, base: float) -> tuple[str, bytes]:
 
 
 def test_store_outage_spools_and_replays_in_order(dsn, broker, tmp_path):
-    proxy = TcpProxy(("127.0.0.1", 5432))
+    proxy = TcpProxy.for_dsn(dsn)
     proxy.start()
-    proxied = dsn.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+    proxied = proxy.proxied(dsn)
     settings = load_settings(
         database_url=proxied, mqtt_url=broker.url, spool_dir=tmp_path / "spool", mqtt_client_id="ioc-outage",
         db_retry_attempts=2, db_retry_max_s=0.2, batch_max_age_ms=20, timescaledb="off",

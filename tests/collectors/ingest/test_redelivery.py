@@ -65,12 +65,12 @@ def test_committed_but_unacknowledged_messages_are_redelivered_and_counted_as_du
 def test_stop_with_store_and_spool_away_leaves_messages_for_the_next_session(settings: Settings, tmp_path: Path):
     """Store unreachable and the spool unable to take the batch: it is held, never acknowledged; the
     service stops without it and the next one with the same client id gets the messages again."""
-    proxy = TcpProxy(("127.0.0.1", 5432))
-    proxy.start()
     dsn = settings.database_url
+    proxy = TcpProxy.for_dsn(dsn)
+    proxy.start()
     spool_dir = tmp_path / "spool-on-a-file"
     proxied = settings.model_copy(
-        update={"database_url": dsn.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}"), "spool_dir": spool_dir,
+        update={"database_url": proxy.proxied(dsn), "spool_dir": spool_dir,
                 "batch_max_age_ms": 50, "db_retry_attempts": 1, "db_retry_max_s": 0.1}
     )  # fmt: skip
     registry = CollectorRegistry()
