@@ -74,19 +74,21 @@ class Figure:
         return self.value < self.target if self.below else self.value >= self.target
 
     def _number(self, x: float) -> str:
-        return f"{x:.0%}" if self.unit.startswith("of ") else f"{x:,.0f}"
+        return f"{x:.1%}" if self.unit.startswith("of ") else f"{x:,.0f}"
 
     def __str__(self) -> str:
         bound = "<" if self.below else ">="
         verdict = "met" if self.met else "MISSED"
-        target = self._number(self.target) + (" MB" if self.unit == "MB" else "")
-        return f"{self._number(self.value)} {self.unit} [target {bound} {target}: {verdict}]"
+        return f"{self._number(self.value)} {self.unit} [target {bound} {self._target()}: {verdict}]"
+
+    def _target(self) -> str:
+        return self._number(self.target) + (" MB" if self.unit == "MB" else "")
 
     def row(self) -> str:
         bound = "<" if self.below else ">="
         value = self._number(self.value) + ("" if self.unit.startswith("of ") else f" {self.unit}")
         verdict = "met" if self.met else "MISSED"
-        return f"  {self.label:<40} {value:>16}   target {bound} {self._number(self.target):<9} {verdict}"
+        return f"  {self.label:<40} {value:>16}   target {bound} {self._target():<9} {verdict}"
 
 
 @dataclass

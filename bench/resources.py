@@ -158,10 +158,15 @@ class Profiler:
 
 def read_collapsed(path: Path) -> Counter[tuple[str, ...]]:
     stacks: Counter[tuple[str, ...]] = Counter()
+    pending = ""
     for line in path.read_text(errors="replace").splitlines():
-        frames, _, count = line.rpartition(" ")
-        if frames and count.isdigit():
-            stacks[tuple(_frames(frames))] += int(count)
+        pending += line
+        frames, _, count = pending.rpartition(" ")
+        if not (frames and count.isdigit()):
+            pending += "\\n"  # a command line with a newline in it: the record goes on on the next line
+            continue
+        stacks[tuple(_frames(frames))] += int(count)
+        pending = ""
     return stacks
 
 
@@ -188,7 +193,11 @@ def top_report(stacks: Counter[tuple[str, ...]], rate: int, wall_s: float, limit
         by_thread[(procs[-1] if procs else "process ?", thread)][code] += count
     total = max(sum(stacks.values()), 1)
     per_core = rate * max(wall_s, 1e-9)  # samples one fully busy thread gives over the recording
-    lines = [f"{total} samples at {rate} Hz over {wall_s:.1f} s (CPU only: idle threads are not sampled)", ""]
+    lines = [
+        f"{total} samples at {rate} Hz over {wall_s:.1f} s. py-spy samples a thread only while it runs, or"
+        " waits for a CPU (so on a busy machine some waits count); 'cores' = samples / (rate x seconds).",
+        "",
+    ]
     by_process: dict[str, int] = Counter()
     for (proc, _), counter in by_thread.items():
         by_process[proc] += sum(counter.values())
