@@ -152,7 +152,7 @@ class Bench:
                 proc.communicate()
             until = time.time() + 3.0
             while time.time() < until:
-                if any(self.watch.last_commit(p.t0, p.t0 + p.span_s()) for p in probes):
+                if any(self.watch.last_commit(*p.ts_range()) for p in probes):
                     return time.time() - started, len(probes)
                 time.sleep(0.02)
         raise SystemExit(f"no sample stored within {self.args.timeout} s of publishing; see {self.service.log}")
@@ -182,9 +182,7 @@ class Bench:
         """Publish one phase and wait until every sample of it is in the store (or the store stalls)."""
         self.ranges.append((name, phase))
         mark = time.time()
-        if self.profiler:
-            self.profiler.start(name.split(" ")[0].strip("()"), self.service.pid)
-        procs = self.publish(phase, self.args.publishers, on_go=self.cpu.start)
+        procs = self.publish(phase, self.args.publishers, on_go=lambda: self.measure_from(name))
         results: list[dict] = []
         readers = [threading.Thread(target=_read_result, args=(proc, results)) for proc in procs]
         for reader in readers:
@@ -200,12 +198,18 @@ class Bench:
         first = min(r["first_publish"] for r in results)
         acked = max(r["all_acked"] for r in results)
         used = self.cpu.stop(wall_s=end - first)
-        if self.profiler and (written := self.profiler.stop()):
+        if self.profiler and (written := self.profiler.stop(wall_s=end - first)):
             notes.append(f"profile: {', '.join(str(p) for p in written)}")
         publisher_cores = sum(r["cpu_s"] for r in results) / max(acked - first, 1e-9)
         cpu = format_cpu(used, {"publisher (while publishing)": publisher_cores}, summed=("postgres",))
         rss, rss_procs = self.rss.peak(since=mark)
         return PhaseResult(name, phase, stored, end - first, acked - first, cpu, rss, rss_procs, notes)
+
+    def measure_from(self, name: str) -> None:
+        """Just before the first publish: CPU counters, and py-spy if asked for (file names: a, b, c, ...)."""
+        self.cpu.start()
+        if self.profiler:
+            self.profiler.start(name.split(" ")[0].strip("()"), self.service.pid)
 
     def wait_stored(
         self, name: str, phase: Phase, published: Callable[[], bool], quiet: bool
@@ -214,14 +218,16 @@ class Bench:
 
         Cheap while it runs (the NOTIFY of each commit); exact at the end: once the publisher is done and
         no commit came for QUIET_S, count the phase's ts range, again after each later commit."""
-        t1 = phase.t0 + phase.span_s()
+        t0, t1 = phase.ts_range()
         expected = phase.samples()
         notes: list[str] = []
         stored, counted_for, counted_at, progress = 0, -1.0, 0.0, time.time()
         while True:
             time.sleep(0.05)
             now = time.time()
-            last = self.watch.last_commit(phase.t0, t1)
+            if (code := self.service.exit_code()) is not None:
+                raise SystemExit(f"{name}: ioc run exited with code {code}; see {self.service.log}")
+            last = self.watch.last_commit(t0, t1)
             progress = max(progress, last or 0.0)
             if now - progress > self.args.timeout:
                 if not published():
@@ -234,7 +240,7 @@ class Bench:
                 continue
             if (last or 0.0) != counted_for or (last is None and now - counted_at > 2):
                 counted_for, counted_at = last or 0.0, now
-                stored = stored_count(self.count_conn, phase.t0, t1)
+                stored = stored_count(self.count_conn, t0, t1)
                 if stored >= expected:
                     break
                 if not quiet:
@@ -369,7 +375,7 @@ def check_exactly_once(bench: Bench) -> bool:
     print("\nexactly once (by series key and ts, each phase's own ts range; dead letters of the whole run):")
     ok = True
     for name, phase in bench.ranges:
-        v = verify(bench.count_conn, phase.t0, phase.t0 + phase.span_s())
+        v = verify(bench.count_conn, *phase.ts_range())
         problems = v.problems(phase.samples(), phase.expected_value_sum(), phase.expected_series())
         ok = ok and not problems
         verdict = "; ".join(problems) if problems else "every sample stored exactly once"

@@ -132,11 +132,12 @@ class Profiler:
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
 
-    def stop(self) -> list[Path]:
-        """Stops the recording; returns the files written."""
+    def stop(self, wall_s: float | None = None) -> list[Path]:
+        """Stops the recording (`wall_s`: the seconds it measures, default since `start()`); returns the
+        files written."""
         if self._proc is None:
             return []
-        wall = time.time() - self._started
+        wall = wall_s if wall_s is not None else time.time() - self._started
         self._proc.send_signal(signal.SIGINT)
         try:
             _, err = self._proc.communicate(timeout=60)

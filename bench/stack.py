@@ -159,6 +159,10 @@ class IocRun:
         assert self.proc is not None
         return self.proc.pid
 
+    def exit_code(self) -> int | None:
+        """None while it runs."""
+        return self.proc.poll() if self.proc else None
+
     def wait_ready(self, timeout: float = 120) -> float:
         """Seconds from the start until /readyz answers 200."""
         deadline = time.monotonic() + timeout

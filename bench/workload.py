@@ -92,6 +92,11 @@ class Phase:
         rounds = -(-self.messages // self.entities)
         return (rounds * 100 + 100) * STEP_S
 
+    def ts_range(self) -> tuple[float, float]:
+        """The phase's ts range with half a step either side, so the store's rounding to microseconds
+        cannot put its first or last sample outside; phases are 1 s apart."""
+        return self.t0 - STEP_S / 2, self.t0 + self.span_s() + STEP_S / 2
+
     def expected_value_sum(self) -> float:
         return _value_sum(self)
 
