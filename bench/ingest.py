@@ -201,7 +201,8 @@ class Bench:
         if self.profiler and (written := self.profiler.stop(wall_s=end - first)):
             notes.append(f"profile: {', '.join(str(p) for p in written)}")
         publisher_cores = sum(r["cpu_s"] for r in results) / max(acked - first, 1e-9)
-        cpu = format_cpu(used, {"publisher (while publishing)": publisher_cores}, summed=("postgres",))
+        extra = {"publisher (while publishing)": publisher_cores, "whole machine, anyone's": self.cpu.machine}
+        cpu = format_cpu(used, extra, summed=("postgres",))
         rss, rss_procs = self.rss.peak(since=mark)
         return PhaseResult(name, phase, stored, end - first, acked - first, cpu, rss, rss_procs, notes)
 

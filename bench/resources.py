@@ -77,9 +77,12 @@ class CpuMeter:
         self._groups = groups
         self._start: dict[str, dict[int, float]] = {}
         self._t0 = 0.0
+        self._machine0 = 0.0
+        self.machine = 0.0  # cores busy on the whole machine, whoever used them, from start() to stop()
 
     def start(self) -> None:
         self._t0 = time.time()
+        self._machine0 = _machine_busy_s()
         self._start = {name: cpu_seconds(lister()) for name, lister in self._groups.items()}
 
     def stop(self, wall_s: float | None = None) -> dict[str, dict[int, float]]:
@@ -91,7 +94,14 @@ class CpuMeter:
             before = self._start.get(name, {})
             now = cpu_seconds(lister())
             used[name] = {pid: (cpu - before.get(pid, 0.0)) / wall for pid, cpu in now.items()}
+        self.machine = (_machine_busy_s() - self._machine0) / max(time.time() - self._t0, 1e-9)
         return used
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds the whole machine has been busy (all CPUs, every process), idle and I/O wait left out."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
 
 def format_cpu(used: dict[str, dict[int, float]], extra: dict[str, float], summed: tuple[str, ...] = ()) -> str:
