@@ -24,7 +24,8 @@ Beside each phase: what the publisher managed on its own, CPU per process group 
 RSS of all the service's processes together (`ioc run` and its children). At the end, every phase is
 checked by identity (series key and ts): count, no sample stored twice, sum of values, dead letters.
 --profile DIR records each phase with py-spy on `ioc run` and every process under it: collapsed stacks,
-an SVG flamegraph and a top list (processes, threads, functions) per phase.
+an SVG flamegraph and a top list (processes, threads, functions) per phase. py-spy pauses each process
+to sample it: take the figures from a run without --profile.
 """
 
 from __future__ import annotations
