@@ -23,9 +23,10 @@ range in `samples` equals what was published. Phases:
 Beside each phase: what the publisher managed on its own, CPU per process group (cores), and the peak
 RSS of all the service's processes together (`ioc run` and its children). At the end, every phase is
 checked by identity (series key and ts): count, no sample stored twice, sum of values, dead letters.
---profile DIR records each phase with py-spy on `ioc run` and every process under it: collapsed stacks,
-an SVG flamegraph and a top list (processes, threads, functions) per phase. py-spy pauses each process
-to sample it: take the figures from a run without --profile.
+--profile DIR records each phase with py-spy (--gil) on `ioc run` and every process under it, beside the
+OS CPU time of each of their threads: collapsed stacks, an SVG flamegraph and a top list (threads by CPU
+and GIL share, then functions) per phase. py-spy pauses each process to sample it: take the figures from
+a run without --profile.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resources import CpuMeter, Profiler, RssSampler, format_cpu
+from profiling import Profiler
+from resources import CpuMeter, RssSampler, format_cpu
 from stack import PUBLISHER_USER, SERVICE_USER, Broker, IocRun, free_port, fresh_database, service_env
 from store_probe import CommitWatch, reference_copy_rate, stored_count, verify
 from workload import Phase, inventory_yaml
@@ -121,7 +123,7 @@ class Bench:
         self.rss = RssSampler(service.processes)
         mosquitto = psutil.Process(broker.pid)
         self.cpu = CpuMeter({"ioc run": service.processes, "postgres": self.backends, "mosquitto": lambda: [mosquitto]})
-        self.profiler = Profiler(Path(args.profile)) if args.profile else None
+        self.profiler = Profiler(Path(args.profile), service.processes) if args.profile else None
         self.next_t0 = 0.0
         self.ranges: list[tuple[str, Phase]] = []
 

@@ -1,23 +1,14 @@
 """What the service's processes use while the ingest bench runs: RSS of them all together (sampled, peak
-kept), CPU per process group over a phase, and py-spy profiles of every service process."""
+kept) and CPU per process group over a phase."""
 
 from __future__ import annotations
 
-import re
-import shutil
-import signal
-import subprocess
-import sys
 import threading
 import time
-from collections import Counter, defaultdict
 from collections.abc import Callable
-from pathlib import Path
 
 import psutil
-from flamegraph import write_svg
 
-_LINE = re.compile(r":\d+\)$")
 ProcessLister = Callable[[], list[psutil.Process]]
 
 
@@ -118,116 +109,3 @@ def format_cpu(used: dict[str, dict[int, float]], extra: dict[str, float], summe
             parts.append(f"{name} {total:.2f}")
     parts += [f"{name} {cores:.2f}" for name, cores in extra.items()]
     return "; ".join(parts)
-
-
-class Profiler:
-    """py-spy on the `ioc run` process and, with --subprocesses, every process under it (so the layout
-    does not matter), one recording per phase: collapsed stacks, an SVG flamegraph and a top list."""
-
-    def __init__(self, folder: Path, rate: int = 100):
-        self.folder = folder
-        self.rate = rate
-        self.exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-        self._proc: subprocess.Popen | None = None
-        self._name = ""
-        self._started = 0.0
-        folder.mkdir(parents=True, exist_ok=True)
-
-    def start(self, name: str, pid: int) -> None:
-        self._name = name
-        self._started = time.time()
-        self._proc = subprocess.Popen(
-            [self.exe, "record", "--pid", str(pid), "--subprocesses", "--threads", "--rate", str(self.rate),
-             "--format", "raw", "--output", str(self.folder / f"{name}.collapsed")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
-
-    def stop(self, wall_s: float | None = None) -> list[Path]:
-        """Stops the recording (`wall_s`: the seconds it measures, default since `start()`); returns the
-        files written."""
-        if self._proc is None:
-            return []
-        wall = wall_s if wall_s is not None else time.time() - self._started
-        self._proc.send_signal(signal.SIGINT)
-        try:
-            _, err = self._proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            _, err = self._proc.communicate()
-        self._proc = None
-        collapsed = self.folder / f"{self._name}.collapsed"
-        if not collapsed.exists():
-            print(f"  py-spy wrote nothing: {err.decode(errors='replace').strip()[-500:]}")
-            return []
-        stacks = read_collapsed(collapsed)
-        top = self.folder / f"{self._name}.top.txt"
-        top.write_text(top_report(stacks, self.rate, wall))
-        svg = self.folder / f"{self._name}.svg"
-        write_svg(stacks, svg, title=f"{self._name}: ioc run, all processes and threads (CPU samples)")
-        return [collapsed, svg, top]
-
-
-def read_collapsed(path: Path) -> Counter[tuple[str, ...]]:
-    stacks: Counter[tuple[str, ...]] = Counter()
-    pending = ""
-    for line in path.read_text(errors="replace").splitlines():
-        pending += line
-        frames, _, count = pending.rpartition(" ")
-        if not (frames and count.isdigit()):
-            pending += "\\n"  # a command line with a newline in it: the record goes on on the next line
-            continue
-        stacks[tuple(_frames(frames))] += int(count)
-        pending = ""
-    return stacks
-
-
-def _frames(text: str) -> list[str]:
-    """Split on `;`, except inside a process frame's quoted command line (`python -c "...; main()"`)."""
-    frames: list[str] = []
-    for piece in text.split(";"):
-        if frames and frames[-1].count('"') % 2:
-            frames[-1] += ";" + piece
-        else:
-            frames.append(piece)
-    return frames
-
-
-def top_report(stacks: Counter[tuple[str, ...]], rate: int, wall_s: float, limit: int = 25) -> str:
-    """Per process and thread: CPU in cores (a busy thread gets `rate` samples a second), then functions by
-    own and total time."""
-    by_thread: dict[tuple[str, str], Counter[tuple[str, ...]]] = defaultdict(Counter)
-    for stack, count in stacks.items():
-        procs = [f for f in stack if f.startswith("process ")]
-        thread = next((f for f in stack if f.startswith("thread (")), "thread ?")
-        # Functions, not lines: "f (file.py:12)" and "f (file.py:30)" are one entry.
-        code = tuple(_LINE.sub(")", f) for f in stack if not f.startswith(("process ", "thread (")))
-        by_thread[(procs[-1] if procs else "process ?", thread)][code] += count
-    total = max(sum(stacks.values()), 1)
-    per_core = rate * max(wall_s, 1e-9)  # samples one fully busy thread gives over the recording
-    lines = [
-        f"{total} samples at {rate} Hz over {wall_s:.1f} s. py-spy samples a thread only while it runs, or"
-        " waits for a CPU (so on a busy machine some waits count); 'cores' = samples / (rate x seconds).",
-        "",
-    ]
-    by_process: dict[str, int] = Counter()
-    for (proc, _), counter in by_thread.items():
-        by_process[proc] += sum(counter.values())
-    for proc, n in sorted(by_process.items(), key=lambda item: -item[1]):
-        lines.append(f"{n / total:6.1%}  {n / per_core:.2f} cores  {proc}")
-    lines.append("")
-    for (proc, thread), counter in sorted(by_thread.items(), key=lambda item: -sum(item[1].values())):
-        n = sum(counter.values())
-        own: Counter[str] = Counter()
-        inclusive: Counter[str] = Counter()
-        for code, count in counter.items():
-            if code:
-                own[code[-1]] += count
-            for frame in set(code):
-                inclusive[frame] += count
-        lines.append(f"== {proc} / {thread}: {n} samples, {n / total:.1%} of all, {n / per_core:.2f} cores")
-        lines.append("   own time:")
-        lines += [f"   {c / n:6.1%}  {frame}" for frame, c in own.most_common(limit)]
-        lines.append("   total time:")
-        lines += [f"   {c / n:6.1%}  {frame}" for frame, c in inclusive.most_common(limit)]
-        lines.append("")
-    return "\n".join(lines)
