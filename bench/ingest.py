@@ -317,6 +317,9 @@ def main() -> None:
             f" ({probes} single-sample messages published one by one until one was stored);"
             f" {len(service.processes())} processes; {os.cpu_count()} CPUs on this machine"
         )
+        for proc in service.processes()[1:]:  # the layout, when ioc run has children
+            with contextlib.suppress(psutil.Error):
+                print(f"    child {proc.pid}: {' '.join(proc.cmdline())[-100:]}")
         warm = bench.run("warm-up", bench.new_phase("batched", args.entities), quiet=True)
         print(f"warm-up (every entity's series created): {warm.stored:,} samples in {warm.seconds:.2f} s\n")
         figures = run_phases(bench, args, phases)
