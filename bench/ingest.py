@@ -297,18 +297,19 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="ioc-bench-"))
     dsn = ADMIN.rsplit("/", 1)[0] + f"/{args.database}"
     http_port = free_port()
-    broker = Broker(workdir).start()
+    broker = Broker(workdir)
     extra = {"IOC_INGEST_PROCESSES": str(args.ingest_processes)} if args.ingest_processes else {}
     env = service_env(dsn, broker.url(SERVICE_USER), http_port, workdir, extra)
     inventory = workdir / "inventory.yaml"
     inventory.write_text(inventory_yaml(args.entities))
-    print(fresh_database(ADMIN, args.database, env, inventory, workdir))
-    service = IocRun(env, http_port, workdir).start()
+    service = IocRun(env, http_port, workdir)
     bench = None
     keep = args.keep
-    figures: list[Figure] = []
     exactly_once = False
     try:
+        broker.start()
+        print(fresh_database(ADMIN, args.database, env, inventory, workdir))
+        service.start()
         ready_s = service.wait_ready()
         bench = Bench(args, broker, service, dsn)
         first_s, probes = bench.first_sample()
@@ -334,14 +335,15 @@ def main() -> None:
             bench.rss.stop()
             bench.watch.close()
             bench.count_conn.close()
-        print(service.stop())
         keep = keep or not exactly_once
+        if service.proc is not None:
+            print(service.stop())
+            errors, first = service.log_problems()
+            if errors:
+                keep = True
+                print(f"ioc run logged {errors} ERROR/Traceback lines; first distinct ones:")
+                print("\n".join(f"    {line}" for line in first))
         broker.stop()
-        errors, first = service.log_problems()
-        if errors:
-            keep = True
-            print(f"ioc run logged {errors} ERROR/Traceback lines; first distinct ones:")
-            print("\n".join(f"    {line}" for line in first))
         if keep:
             print(f"work folder kept: {workdir} (ioc-run.log, broker/mosquitto.log, inventory.yaml)")
         else:
