@@ -1,7 +1,8 @@
 """The batch writer: one batch, one transaction, and the connection, caches and retries around it.
 
 Per batch: series ids resolved (new series created in a short transaction of their own, so a failed
-batch never leaves ids in the cache that the store does not hold), plain-PostgreSQL partitions made
+batch never leaves ids in the cache that the store does not hold; when the batch is prepared ahead,
+on a second connection, while the previous batch is being written), plain-PostgreSQL partitions made
 sure of, then the write steps in ONE transaction (`write_steps`). Temporary errors (by SQLSTATE) are
 raised for the caller to retry or spool; on a permanent error the batch is split until the rows the
 store refuses are isolated and dead-lettered on their own (`isolation`).
@@ -23,7 +24,7 @@ from ioc.store.isolation import Refused, isolate
 from ioc.store.pending import PendingBatch, SeriesTuple
 from ioc.store.pg_binary import PG_EPOCH_S, copy_payload, register_pg_arrays
 from ioc.store.prepared import Prepared, prepare_samples
-from ioc.store.series import SeriesKey, SeriesRegistry
+from ioc.store.series import SeriesRegistry
 from ioc.store.write_steps import write_batch
 
 # What the writer's users import from here (bench/ingest.py: PG_EPOCH_S and copy_payload).
@@ -48,8 +49,9 @@ class BatchWriter:
         self._dsn = dsn
         self._connect = connect or self._default_connect
         self.registry = registry or SeriesRegistry()
-        self._conn: psycopg.Connection | None = None
-        self._ids: dict[SeriesTuple, int] = {}
+        self._conn: psycopg.Connection | None = None  # the committer's
+        self._ahead_conn: psycopg.Connection | None = None  # `prepare`'s, for new series
+        self._ahead_ok = True  # False after `prepare` failed to reach the store, until a write succeeds
         self._days: set[int] = set()
         self._backend: str | None = None
 
@@ -69,27 +71,41 @@ class BatchWriter:
         return self._backend
 
     def close(self) -> None:
+        self._close_committer()
+        self._close_ahead()
+
+    def _close_committer(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
+    def _close_ahead(self) -> None:
+        if self._ahead_conn is not None:
+            self._ahead_conn.close()
+            self._ahead_conn = None
+
+    def _open(self) -> psycopg.Connection:
+        conn = self._connect()
+        conn.autocommit = False
+        register_pg_arrays(conn)
+        if self._backend is None:
+            row = conn.execute("SELECT value FROM ioc_meta WHERE key = 'backend'").fetchone()
+            conn.commit()
+            self._backend = row[0] if row else "postgres"
+        return conn
+
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed or self._conn.broken:
-            self.close()
-            conn = self._connect()
-            conn.autocommit = False
-            register_pg_arrays(conn)
-            if self._backend is None:
-                row = conn.execute("SELECT value FROM ioc_meta WHERE key = 'backend'").fetchone()
-                conn.commit()
-                self._backend = row[0] if row else "postgres"
-            self._conn = conn
+            self._close_committer()
+            self._conn = self._open()
         return self._conn
 
     def write(self, batch: PendingBatch) -> WriteResult:
         """Store one batch; temporary errors propagate (the connection is dropped), nothing half-written."""
         try:
-            return self._attempt(batch)
+            result = self._attempt(batch)
+            self._ahead_ok = True
+            return result
         except Refused as refused:
             log.warning("batch refused by the store (%s); isolating the rows it refuses", refused.error)
             return isolate(batch, self._attempt)
@@ -112,7 +128,7 @@ class BatchWriter:
         except psycopg.Error:
             pass
         if conn.closed or conn.broken:
-            self.close()
+            self._close_committer()
 
     def _write_deduplicated(self, conn: psycopg.Connection, batch: PendingBatch) -> WriteResult:
         """The fast path (plain binary COPY) first; when a sample is already stored (a redelivery), the
@@ -135,28 +151,44 @@ class BatchWriter:
     # -- ahead of the transaction: series ids, partitions, arrays ---------------------------------
 
     def prepare(self, batch: PendingBatch) -> None:
-        """Compute the batch's arrays, COPY data and rollups ahead (any thread; only one at a time), when
-        every series id is cached; `write` then only talks to the store."""
+        """Compute the batch's arrays, COPY data and rollups ahead (any thread; only one at a time),
+        creating its new series first; `write` then only talks to the store. Optional: when the store
+        cannot be reached from here, the batch is left for `write` to prepare."""
         if not len(batch) or batch.prepared is not None:
             return
-        ids = list(map(self._ids.get, batch.keys))
-        if None not in ids:
-            batch.prepared = self._prepare(np.array(ids, dtype=np.int32), batch)
+        ids = self.registry.cached(batch.keys)
+        if None in ids:
+            created = self._create_series_ahead(batch.keys)
+            if created is None:
+                return
+            ids = list(created)
+        batch.prepared = self._prepare(np.array(ids, dtype=np.int32), batch)
+
+    def _create_series_ahead(self, keys: list[SeriesTuple]) -> list[int] | None:
+        if not self._ahead_ok:  # the store was away: no connection attempt until the committer gets through
+            return None
+        try:
+            if self._ahead_conn is None or self._ahead_conn.closed or self._ahead_conn.broken:
+                self._close_ahead()
+                self._ahead_conn = self._open()
+            ids = self.registry.ids_for(self._ahead_conn, keys)
+            self._ahead_conn.commit()
+            return ids
+        except (psycopg.Error, OSError, LookupError) as exc:
+            log.info("creating new series ahead failed (%s); the committer creates them", exc)
+            self._ahead_ok = False
+            self._close_ahead()
+            return None
 
     def _prepare(self, sid: np.ndarray, batch: PendingBatch) -> Prepared:
         return prepare_samples(sid, batch.ts, batch.values, rollups=self._backend == "postgres")
 
     def _series_ids(self, conn: psycopg.Connection, keys: list[SeriesTuple]) -> np.ndarray:
-        ids = self._ids
-        out = list(map(ids.get, keys))
-        if None in out:
-            missing = list({k: None for k, i in zip(keys, out, strict=True) if i is None})
-            resolved = self.registry.resolve(conn, [SeriesKey(*k) for k in missing])
+        ids = self.registry.cached(keys)
+        if None in ids:
+            ids = list(self.registry.ids_for(conn, keys))
             conn.commit()  # series are harmless to keep: commit them before the batch may fail
-            for key in missing:
-                ids[key] = resolved[SeriesKey(*key)]
-            out = list(map(ids.__getitem__, keys))
-        return np.array(out, dtype=np.int32)
+        return np.array(ids, dtype=np.int32)
 
     def _ensure_partitions(self, conn: psycopg.Connection, ts_us: np.ndarray) -> None:
         days = {int(d) for d in np.unique(ts_us // _US_PER_DAY)}
