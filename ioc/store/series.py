@@ -1,20 +1,22 @@
 """The series dimension: (kind, entity, metric, labels) <-> integer id, cached in memory.
 
-Unknown series are created in at most two statements per batch, whatever their number: an INSERT of
-all of them (`ON CONFLICT DO NOTHING`, in key order, so that two processes creating overlapping sets
-lock rows in the same order and never deadlock), then, for the keys it did not insert (existing, or
-created meanwhile by another process), a SELECT: a statement of its own, so that its snapshot sees
-what the other process committed while the INSERT waited for it.
+Unknown series are created in a few statements per batch, whatever their number, keys in sorted
+order (two processes creating overlapping sets lock rows in the same order: no deadlock). Usually
+they are new: a plain INSERT of all of them (a savepoint around it). When one exists already (after
+a restart, or created meanwhile by another process: the INSERT waits for that one's commit), the
+INSERT is rolled back and repeated with `ON CONFLICT DO NOTHING`, and the keys it did not insert are
+looked up by a SELECT: a statement of its own, whose snapshot sees what the other process committed.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 import psycopg
+from psycopg import errors as pg_errors
 
 from ioc.model import Labels
 from ioc.store.pg_binary import TextArray, register_pg_arrays
@@ -38,13 +40,15 @@ class SeriesKey(NamedTuple):
 
 # Rows are inserted in the order of the arrays (the keys sorted by the caller); RETURNING gives the
 # labels as text, which orjson parses (psycopg's jsonb loader uses the json module: ~9 us a row).
-_CREATE_SQL = """
+# Without ON CONFLICT (its speculative insertion) the server spends ~35% less per new series.
+_INSERT_SQL = """
 INSERT INTO series (kind, entity, metric, labels)
 SELECT kind, entity, metric, labels::jsonb
 FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[]) AS w(kind, entity, metric, labels)
-ON CONFLICT (kind, entity, metric, labels) DO NOTHING
-RETURNING id, kind, entity, metric, labels::text
+{on_conflict}RETURNING id, kind, entity, metric, labels::text
 """
+_CREATE_NEW_SQL = _INSERT_SQL.format(on_conflict="")
+_CREATE_SQL = _INSERT_SQL.format(on_conflict="ON CONFLICT (kind, entity, metric, labels) DO NOTHING\n")
 # One index probe per key (LIMIT keeps the planner from a hash join over the whole series table).
 _FIND_SQL = """
 SELECT w.i, s.id
@@ -126,7 +130,10 @@ def _create_or_find(conn: psycopg.Connection, keys: list[SeriesTuple]) -> list[t
     keys = sorted(keys)  # one lock order for every process (see the module docstring)
     with conn.cursor() as cur:
         register_pg_arrays(cur)  # on this cursor only: the caller's connection stays as it is
-        rows = cur.execute(_CREATE_SQL, _columns(keys)).fetchall()
+        columns = _columns(keys)
+        rows = _insert_new(conn, cur, columns)
+        if rows is None:
+            rows = cur.execute(_CREATE_SQL, columns).fetchall()
         created = [((k, e, m, _labels(text)), i) for i, k, e, m, text in rows]
         if len(created) == len(keys):
             return created
@@ -136,6 +143,25 @@ def _create_or_find(conn: psycopg.Connection, keys: list[SeriesTuple]) -> list[t
     if len(found) < len(rest):
         raise LookupError(f"{len(rest) - len(found)} series neither created nor found, e.g. {rest[0]}")
     return created + [(k, found[i]) for i, k in enumerate(rest, 1)]
+
+
+def _insert_new(conn: psycopg.Connection, cur: psycopg.Cursor, columns: tuple[TextArray, ...]) -> list[Any] | None:
+    """The plain INSERT, undone (None) when one of the keys exists already; in the caller's transaction
+    (a savepoint: `conn.transaction()` on an idle connection would commit a transaction of its own)."""
+    if conn.autocommit:
+        try:
+            with conn.transaction():
+                return cur.execute(_CREATE_NEW_SQL, columns).fetchall()
+        except pg_errors.UniqueViolation:
+            return None
+    cur.execute("SAVEPOINT ioc_new_series")
+    try:
+        rows = cur.execute(_CREATE_NEW_SQL, columns).fetchall()
+    except pg_errors.UniqueViolation:
+        cur.execute("ROLLBACK TO SAVEPOINT ioc_new_series")
+        return None
+    cur.execute("RELEASE SAVEPOINT ioc_new_series")
+    return rows
 
 
 def _labels(text: str) -> Labels:

@@ -35,9 +35,14 @@ def test_resolve_creates_each_series_once_and_returns_known_ids(dsn):
         ids = registry.resolve(conn, keys + keys[:1])
         conn.commit()
         assert sorted(ids.values()) == [1, 2] and registry.key_of(ids[keys[1]]) == keys[1]
-        assert SeriesRegistry().resolve(conn, keys[::-1]) == ids  # cold cache: found, not created again
-    assert fetch(dsn, "SELECT id, labels FROM series ORDER BY id") == [
-        (1, {}), (2, {"core": "0", "x": 'é\\"'})]  # fmt: skip
+        assert registry.key_of(ids[keys[1]]).labels_dict == {"core": "0", "x": 'é\\"'}  # a SeriesKey
+        new = SeriesKey("link", "l1", "rtt_ms")
+        cold = SeriesRegistry().resolve(conn, [*keys[::-1], new])  # known to the store, not to this process
+        conn.commit()
+        assert {k: cold[k] for k in keys} == ids and cold[new] not in ids.values()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert SeriesRegistry().resolve(conn, [new, *keys]) == cold
+    assert fetch(dsn, "SELECT labels FROM series ORDER BY id") == [({},), ({"core": "0", "x": 'é\\"'},), ({},)]
 
 
 def test_a_series_created_meanwhile_by_another_process_gets_its_id(dsn):
