@@ -65,7 +65,7 @@ _NO_LABELS_JSON = "{}"
 class SeriesRegistry:
     """Maps series keys to ids and back; unknown keys are created in the store (see the module).
 
-    Thread-safe; the writer resolves keys with `ids_for`, readers (the alert engine) use `key_of`.
+    Thread-safe; the writer resolves keys with `cached` and `ids_for`, readers (the alert engine) use `key_of`.
     """
 
     def __init__(self) -> None:
@@ -97,15 +97,23 @@ class SeriesRegistry:
             self._keys.update((series_id, key) for key, series_id in pairs)
 
     def resolve(self, conn: psycopg.Connection, keys: list[SeriesKey]) -> dict[SeriesKey, int]:
-        """Ids for every key, creating missing series; runs inside the caller's transaction."""
-        return dict(zip(keys, self.ids_for(conn, keys), strict=True))
+        """Ids for every key, creating missing series inside the caller's transaction (cached at once:
+        the caller is to commit)."""
+        return dict(zip(keys, self._ids_for(conn, keys, commit=False), strict=True))
 
     def ids_for(self, conn: psycopg.Connection, keys: Sequence[SeriesTuple]) -> list[int]:
-        """The id of each key, creating missing series; runs inside the caller's transaction."""
+        """The id of each key; missing series are created and committed on `conn` BEFORE they are
+        cached, so that the cache never holds an id the store does not (samples have no foreign key)."""
+        return self._ids_for(conn, keys, commit=True)
+
+    def _ids_for(self, conn: psycopg.Connection, keys: Sequence[SeriesTuple], *, commit: bool) -> list[int]:
         ids = self.cached(keys)
         if None in ids:
             missing = list(dict.fromkeys(k for k, i in zip(keys, ids, strict=True) if i is None))
-            self._remember(_create_or_find(conn, missing))
+            found = _create_or_find(conn, missing)
+            if commit:
+                conn.commit()
+            self._remember(found)
             ids = list(map(self._ids.__getitem__, keys))
         return ids  # type: ignore[return-value]  # every key is cached now
 

@@ -156,12 +156,10 @@ class BatchWriter:
         cannot be reached from here, the batch is left for `write` to prepare."""
         if not len(batch) or batch.prepared is not None:
             return
-        ids = self.registry.cached(batch.keys)
-        if None in ids:
-            created = self._create_series_ahead(batch.keys)
-            if created is None:
-                return
-            ids = list(created)
+        cached = self.registry.cached(batch.keys)
+        ids = cached if None not in cached else self._create_series_ahead(batch.keys)
+        if ids is None:
+            return
         batch.prepared = self._prepare(np.array(ids, dtype=np.int32), batch)
 
     def _create_series_ahead(self, keys: list[SeriesTuple]) -> list[int] | None:
@@ -171,9 +169,7 @@ class BatchWriter:
             if self._ahead_conn is None or self._ahead_conn.closed or self._ahead_conn.broken:
                 self._close_ahead()
                 self._ahead_conn = self._open()
-            ids = self.registry.ids_for(self._ahead_conn, keys)
-            self._ahead_conn.commit()
-            return ids
+            return self.registry.ids_for(self._ahead_conn, keys)  # committed before cached
         except (psycopg.Error, OSError, LookupError) as exc:
             log.info("creating new series ahead failed (%s); the committer creates them", exc)
             self._ahead_ok = False
@@ -184,11 +180,8 @@ class BatchWriter:
         return prepare_samples(sid, batch.ts, batch.values, rollups=self._backend == "postgres")
 
     def _series_ids(self, conn: psycopg.Connection, keys: list[SeriesTuple]) -> np.ndarray:
-        ids = self.registry.cached(keys)
-        if None in ids:
-            ids = list(self.registry.ids_for(conn, keys))
-            conn.commit()  # series are harmless to keep: commit them before the batch may fail
-        return np.array(ids, dtype=np.int32)
+        # New series are committed (harmless to keep) before they are cached and the batch may fail.
+        return np.array(self.registry.ids_for(conn, keys), dtype=np.int32)
 
     def _ensure_partitions(self, conn: psycopg.Connection, ts_us: np.ndarray) -> None:
         days = {int(d) for d in np.unique(ts_us // _US_PER_DAY)}

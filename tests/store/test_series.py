@@ -6,6 +6,7 @@ import threading
 import time
 
 import psycopg
+import pytest
 
 from ioc.store.series import SeriesKey, SeriesRegistry
 from ioc.store.writer import BatchWriter, PendingBatch
@@ -117,3 +118,32 @@ def test_two_writers_racing_on_the_same_new_series_agree(dsn, caplog):
     assert None not in [writers[0].registry.get(k) for k in keys]
     assert [writers[0].registry.get(k) for k in keys] == [writers[1].registry.get(k) for k in keys]
     assert fetch(dsn, "SELECT count(*) FROM samples") == [(n * 2,)]
+
+
+def test_series_whose_creation_does_not_commit_stay_uncached(dsn):
+    """The cache never holds an id the store does not: samples would be stored against it (no foreign key)."""
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(
+            "CREATE FUNCTION ioc_test_refuse() RETURNS trigger LANGUAGE plpgsql"
+            " AS $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$"
+        )
+        admin.execute(
+            "CREATE CONSTRAINT TRIGGER ioc_test_refuse AFTER INSERT ON series DEFERRABLE INITIALLY DEFERRED"
+            " FOR EACH ROW EXECUTE FUNCTION ioc_test_refuse()"
+        )
+    key = ("kiosk", "k1", "cpu_pct", ())
+    registry = SeriesRegistry()
+    writer = BatchWriter(dsn, registry)
+    batch = PendingBatch(keys=[key], ts=[NOW], values=[1.0])
+    try:
+        with psycopg.connect(dsn) as conn, pytest.raises(psycopg.errors.RaiseException, match="refused at commit"):
+            registry.ids_for(conn, [key])
+        assert registry.cached([key]) == [None] and len(registry) == 0
+        writer.prepare(batch)  # creating them ahead fails the same way: left for the committer
+        assert batch.prepared is None and registry.cached([key]) == [None]
+    finally:
+        writer.close()
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute("DROP TRIGGER ioc_test_refuse ON series")
+            admin.execute("DROP FUNCTION ioc_test_refuse()")
+    assert fetch(dsn, "SELECT count(*) FROM series") == [(0,)]
