@@ -12,7 +12,7 @@ As in the ingest service, batch N+1 is prepared (`BatchWriter.prepare`: new seri
 connection of its own) in a second thread while batch N is written.
 Besides samples/s (wall clock: meaningless on a busy machine), CPU microseconds per sample, of this
 process and of the PostgreSQL backends serving the bench database (read from /proc: a local server).
-`--profile N` prints the N costliest functions (cProfile, cumulative) of the new-series phase.
+`--profile N` prints the N costliest functions (cProfile, cumulative) of the new-series phase, per thread.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ioc.settings import load_settings
 from ioc.store.connect import ensure_database
 from ioc.store.migrate import migrate
-from ioc.store.writer import BatchWriter, PendingBatch
+from ioc.store.writer import BatchWriter, PendingBatch, WriteResult
 
 ADMIN = os.environ.get("IOC_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 METRICS = 100
@@ -71,28 +71,31 @@ def backends_cpu_s(dsn: str) -> float | None:
     return total
 
 
-def write_all(writer: BatchWriter, work: list[PendingBatch]) -> int:
-    """Write the batches in order, each prepared in another thread while the previous one is written."""
+def write_all(writer: BatchWriter, work: list[PendingBatch], profilers: tuple[cProfile.Profile, ...] = ()) -> int:
+    """Write the batches in order, each prepared in another thread while the previous one is written;
+    with `profilers` (writing thread, preparing thread), each call profiled."""
+
+    def write(batch: PendingBatch) -> WriteResult:
+        return profilers[0].runcall(writer.write, batch) if profilers else writer.write(batch)
+
+    def prepare(batch: PendingBatch) -> None:
+        return profilers[1].runcall(writer.prepare, batch) if profilers else writer.prepare(batch)
+
     stored = 0
     with ThreadPoolExecutor(1) as ahead:
-        pending = ahead.submit(writer.prepare, work[0])
+        pending = ahead.submit(prepare, work[0])
         for i, batch in enumerate(work):
             pending.result()
             if i + 1 < len(work):
-                pending = ahead.submit(writer.prepare, work[i + 1])
-            stored += writer.write(batch).stored
+                pending = ahead.submit(prepare, work[i + 1])
+            stored += write(batch).stored
     return stored
 
 
 def phase(name: str, dsn: str, writer: BatchWriter, work: list[PendingBatch], profile: int = 0) -> None:
-    profiler = cProfile.Profile() if profile else None
-    writer.prepare(PendingBatch())  # nothing to do; the connections are opened by the first batch
+    profilers = (cProfile.Profile(), cProfile.Profile()) if profile else ()
     server0, cpu0, started = backends_cpu_s(dsn), time.process_time(), time.perf_counter()
-    if profiler is not None:
-        profiler.enable()
-    stored = write_all(writer, work)
-    if profiler is not None:
-        profiler.disable()
+    stored = write_all(writer, work, profilers)
     elapsed, cpu, server = time.perf_counter() - started, time.process_time() - cpu0, backends_cpu_s(dsn)
     figures: dict[str, object] = {"phase": name, "samples": stored, "seconds": round(elapsed, 2),
                                   "samples_per_s": round(stored / elapsed),
@@ -100,7 +103,8 @@ def phase(name: str, dsn: str, writer: BatchWriter, work: list[PendingBatch], pr
     if server is not None and server0 is not None:
         figures["server_cpu_us"] = round((server - server0) / stored * 1e6, 1)
     print(orjson.dumps(figures).decode(), flush=True)
-    if profiler is not None:
+    for thread, profiler in zip(("writing", "preparing"), profilers, strict=False):
+        print(f"--- the {thread} thread")
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)
 
 
