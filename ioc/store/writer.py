@@ -48,7 +48,7 @@ class BatchWriter:
     ):
         self._dsn = dsn
         self._connect = connect or self._default_connect
-        self.registry = registry or SeriesRegistry()
+        self.registry = registry if registry is not None else SeriesRegistry()  # an empty one is falsy
         self._conn: psycopg.Connection | None = None  # the committer's
         self._ahead_conn: psycopg.Connection | None = None  # `prepare`'s, for new series
         self._ahead_ok = True  # False after `prepare` failed to reach the store, until a write succeeds

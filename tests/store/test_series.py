@@ -142,8 +142,16 @@ def test_series_whose_creation_does_not_commit_stay_uncached(dsn):
         writer.prepare(batch)  # creating them ahead fails the same way: left for the committer
         assert batch.prepared is None and registry.cached([key]) == [None]
     finally:
-        writer.close()
         with psycopg.connect(dsn, autocommit=True) as admin:
             admin.execute("DROP TRIGGER ioc_test_refuse ON series")
             admin.execute("DROP FUNCTION ioc_test_refuse()")
     assert fetch(dsn, "SELECT count(*) FROM series") == [(0,)]
+    later = PendingBatch(keys=[("kiosk", "k2", "cpu_pct", ())], ts=[NOW], values=[2.0])
+    writer.prepare(later)  # no new attempt from prepare until the committer got through
+    assert later.prepared is None
+    assert writer.write(batch).stored == 1 and registry.cached([key]) != [None]
+    writer.prepare(later)
+    assert later.prepared is not None and None not in registry.cached(later.keys)
+    assert writer.write(later).stored == 1
+    writer.close()
+    assert fetch(dsn, "SELECT count(*) FROM samples") == [(2,)]
