@@ -9,7 +9,9 @@ import psycopg
 import pytest
 
 from ioc.model import Event, Rejection, StatusUpdate
-from ioc.store.writer import BatchWriter, PendingBatch, copy_payload, rollup
+from ioc.store.pg_binary import copy_payload
+from ioc.store.rollups import rollup
+from ioc.store.writer import BatchWriter, PendingBatch
 
 NOW = float(int(time.time()) - 7200)
 
