@@ -26,7 +26,8 @@ def create_app(
     full_api: bool = True,
     clock: Callable[[], float] = time.time,
 ) -> FastAPI:
-    app = FastAPI(title="IOC monitoring API", version="1", openapi_url="/openapi.json")
+    # /docs is served by the console from vendored assets (FastAPI's own loads them from a CDN).
+    app = FastAPI(title="IOC monitoring API", version="1", openapi_url="/openapi.json", docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.pool = pool
     app.state.registry = registry
@@ -56,9 +57,11 @@ def create_app(
     if full_api:
         from ioc.api.routes import include_routes
         from ioc.api.status_page import router as status_page_router
+        from ioc.console import mount_console
 
         include_routes(app)
         app.include_router(status_page_router)
+        mount_console(app, settings)
     return app
 
 
