@@ -55,7 +55,7 @@ def overview(request: Request, session: SessionDep, conn: ConnDep) -> HTMLRespon
     return render(
         request, "overview.html",
         {"sites": views.sites_overview(conn, principal, now), "paging": views.paging_now(conn, principal, now),
-         "kinds": views.KINDS, "status_order": views.STATUS_ORDER},
+         "kinds": views.KINDS, "status_order": views.STATUS_ORDER, **views.names(conn)},
         session=session,
     )  # fmt: skip
 
@@ -78,7 +78,8 @@ def alerts_page(request: Request, session: SessionDep, conn: ConnDep) -> HTMLRes
     )  # fmt: skip
     return render(
         request, "alerts.html",
-        {"rows": rows, "chosen": chosen, "sites": sites, "agencies": agencies, "states": list(ALERT_STATES)},
+        {"rows": rows, "chosen": chosen, "sites": sites, "agencies": agencies, "states": list(ALERT_STATES),
+         **views.names(conn)},
         session=session,
     )  # fmt: skip
 
@@ -101,7 +102,7 @@ def alert_page(request: Request, session: SessionDep, conn: ConnDep, alert_id: s
     return render(
         request, "alert.html",
         {**detail, "chart": views.alert_chart(conn, alert, metric, now),
-         "muted": next((r.muted for r in muted if r.alert.id == alert.id), None)},
+         "muted": next((r.muted for r in muted if r.alert.id == alert.id), None), **views.names(conn)},
         session=session,
     )  # fmt: skip
 
@@ -130,7 +131,7 @@ def entity_page(request: Request, session: SessionDep, conn: ConnDep, kind: str,
                                limit=20),
          "letters": dead_letters(conn, Page(20), settings.mqtt_topic_prefix, agency=agency, kind=kind,
                                  entity=entity_id),
-         "escape_payload": escape_payload},
+         "escape_payload": escape_payload, **views.names(conn)},
         session=session,
     )  # fmt: skip
 

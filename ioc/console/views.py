@@ -24,6 +24,14 @@ MAX_CHART_SERIES = 4
 MAX_ENTITY_CHARTS = 12
 
 
+def names(conn: psycopg.Connection) -> dict[str, dict[str, str]]:
+    """Site and agency names by id, for pages that show ids of either."""
+    return {
+        "site_names": dict(conn.execute("SELECT id, name FROM sites").fetchall()),
+        "agency_names": dict(conn.execute("SELECT id, name FROM agencies").fetchall()),
+    }
+
+
 def worst(statuses: list[str]) -> str:
     return min(statuses, key=STATUS_ORDER.index) if statuses else "unknown"
 

@@ -202,6 +202,7 @@ def render(
         "now": now_of(request),
         "can_operate": bool(session and session.user.principal.can("operator")),
         "is_admin": bool(session and session.user.principal.can("admin")),
+        "timezone_name": console.settings.timezone,
         "flash": texts.get(done, "") if (done := request.query_params.get("done", "")) in FLASH_KEYS else "",
         **context,
     }

@@ -158,6 +158,7 @@ def live(dsn: str, broker: Broker, tmp_path: Path) -> Iterator[tuple[Live, Recei
     yield running, receiver, store
     running.stop()
     receiver.server.shutdown()
+    receiver.server.server_close()
 
 
 @pytest.fixture
@@ -267,6 +268,16 @@ def test_from_page_to_ack_in_the_browser(live: tuple[Live, Receiver, Store], bro
 
     # Every page, on the phone and on a 1080p screen, in Vietnamese; the English switch works too.
     desk = browser.new_context(viewport=DESKTOP)
+    outside: list[str] = []
+
+    def offline(route: Any) -> None:
+        if route.request.url.startswith(service.url + "/"):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    desk.route("**/*", offline)  # as in an operations centre without Internet: nothing may come from elsewhere
     wall = desk.new_page()
     wall.goto(f"{service.url}/ui/")
     log_in(wall, "Quản trị")
@@ -300,6 +311,7 @@ def test_from_page_to_ack_in_the_browser(live: tuple[Live, Receiver, Store], bro
     wall.goto(f"{service.url}/docs")
     wall.wait_for_selector(".swagger-ui .information-container", timeout=15000)
     wall.screenshot(path=str(shots / "console-docs-1920.png"))
+    assert outside == []
 
     # An agency-bound user sees only its agency.
     bound = browser.new_context(viewport=PHONE).new_page()
@@ -326,6 +338,7 @@ def test_from_page_to_ack_in_the_browser(live: tuple[Live, Receiver, Store], bro
         "Nguyễn Văn An"
     )
     link_probe.disconnect()
+    link_probe.loop_stop()
     for context in (phone, desk):
         context.close()
 
