@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 
+import psycopg
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -33,6 +34,7 @@ def create_app(
     app.state.registry = registry
     app.state.clock = clock
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(psycopg.DataError, nul_in_text)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -84,3 +86,11 @@ def describe_validation_error(exc: RequestValidationError) -> str:
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     return JSONResponse({"detail": describe_validation_error(exc)}, status_code=422)
+
+
+async def nul_in_text(request: Request, exc: Exception) -> JSONResponse:
+    """Text with a NUL character is valid JSON but cannot be stored: a 422 that says so, not a 500."""
+    text = str(exc)
+    if "NUL (0x00)" not in text and not isinstance(exc, psycopg.errors.UntranslatableCharacter):
+        raise exc
+    return JSONResponse({"detail": "text holds a NUL character (\\u0000), which cannot be stored"}, status_code=422)

@@ -80,3 +80,16 @@ def test_audit_paged_and_scoped(store: Store, client: TestClient) -> None:
     assert [a["action"] for a in scoped] == ["key.create", "maintenance.create", "key.create"]
     assert [a["id"] for a in client.get("/api/v1/audit?limit=1&before_id=4", headers=admin).json()] == [3]
     assert client.get("/api/v1/audit?action=alert.ack", headers=admin).json()[0]["detail"]["comment"] == "đã gọi"
+
+
+def test_nul_characters_in_bodies_are_refused_clearly(store: Store, client: TestClient) -> None:
+    store.load_inventory()
+    store.alert("kiosk", "kiosk-pv-01")
+    operator = store.key("operator")
+    ack = client.post("/api/v1/alerts/1/ack", json={"comment": "a\u0000b"}, headers=operator)
+    assert ack.status_code == 422 and ack.json() == {
+        "detail": "text holds a NUL character (\\u0000), which cannot be stored"
+    }
+    body = {"matchers": {"site": "x\u0000"}, "ends_at": "2099-01-01T00:00:00Z"}
+    assert client.post("/api/v1/silences", json=body, headers=operator).status_code == 422
+    assert client.get("/api/v1/alerts/1", headers=operator).json()["acked_by"] is None

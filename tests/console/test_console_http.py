@@ -271,3 +271,26 @@ def test_docs_are_served_offline(store: Store, make_client: ClientFactory) -> No
     assert client.get("/ui/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
     assert client.get("/ui/static/vendor/swagger-ui/swagger-ui.css").status_code == 200
     assert client.get("/redoc").status_code == 404
+
+
+def test_alert_page_lists_what_it_made_unreachable_and_its_timeline(store: Store, make_client: ClientFactory) -> None:
+    add_user(store.dsn, "an", "operator")
+    link_alert = _alert(store, "wan-xa-phu-vang")
+    with store.connect() as conn:
+        conn.execute("UPDATE alerts SET kind = 'link', rule = 'link_down', last_notified_at = now() WHERE id = %s",
+                     (link_alert,))  # fmt: skip
+        conn.execute(
+            "INSERT INTO alerts (fingerprint, rule, severity, state, kind, entity, site, agency, pending_since, "
+            "starts_at, suppressed_by) VALUES ('fp-k', 'kiosk_down', 'critical', 'firing', 'kiosk', 'kiosk-pv-01', "
+            "'xa-phu-vang', 'so-tttt', now(), now(), 'link/wan-xa-phu-vang')"
+        )
+    client = log_in(make_client(store.dsn), "an")
+    page = client.get(f"/ui/alerts/{link_alert}").text
+    affected = page[page.index('id="aff-h"') : page.index('id="lab-h"')]
+    assert 'href="/ui/entities/kiosk/kiosk-pv-01">Kiosk lấy số 01</a>' in affected
+    timeline = page[page.index('class="timeline"') : page.index('id="chart-h"')]
+    assert [k for k in ("Bắt đầu chờ xác định", "Bắt đầu báo động", "Đã gửi thông báo") if k in timeline] == [
+        "Bắt đầu chờ xác định", "Bắt đầu báo động", "Đã gửi thông báo",
+    ]  # fmt: skip
+    assert "Quy tắc này không dựa trên một chỉ số." not in page  # link_down watches `up`
+    assert "Không có số liệu của chỉ số này" in page  # ... of which there is none yet
