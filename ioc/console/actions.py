@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from ioc.api.deps import ConnDep
 from ioc.api.routes.alerts import AckIn, ack_alert, get_alert
 from ioc.api.routes.silences import SilenceIn, WindowIn, create_silence, create_window, delete_window, expire_silence
-from ioc.console.web import ConsoleError, SessionDep, back_to, checked_form, console_of, need, now_of, text_field
+from ioc.console.web import ConsoleError, FormDep, SessionDep, back_to, console_of, need, now_of, text_field
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -54,8 +54,7 @@ def preset_end(preset: str, now: float, zone_name: str) -> datetime:
 
 
 @router.post("/alerts/{alert_id}/ack")
-async def ack(request: Request, session: SessionDep, conn: ConnDep, alert_id: str) -> RedirectResponse:
-    form = await checked_form(request, session)
+def ack(request: Request, session: SessionDep, conn: ConnDep, form: FormDep, alert_id: str) -> RedirectResponse:
     principal = need(session, "operator")
     number = _id(alert_id, "e_unknown_alert")
     comment = text_field(form, "comment", MAX_COMMENT)
@@ -71,8 +70,7 @@ async def ack(request: Request, session: SessionDep, conn: ConnDep, alert_id: st
 
 
 @router.post("/alerts/{alert_id}/unack")
-async def unack(request: Request, session: SessionDep, conn: ConnDep, alert_id: str) -> RedirectResponse:
-    await checked_form(request, session)
+def unack(request: Request, session: SessionDep, conn: ConnDep, form: FormDep, alert_id: str) -> RedirectResponse:
     principal = need(session, "operator")
     number = _id(alert_id, "e_unknown_alert")
     try:
@@ -92,8 +90,9 @@ async def unack(request: Request, session: SessionDep, conn: ConnDep, alert_id: 
 
 
 @router.post("/alerts/{alert_id}/silence")
-async def silence_alert(request: Request, session: SessionDep, conn: ConnDep, alert_id: str) -> RedirectResponse:
-    form = await checked_form(request, session)
+def silence_alert(
+    request: Request, session: SessionDep, conn: ConnDep, form: FormDep, alert_id: str
+) -> RedirectResponse:
     principal = need(session, "operator")
     number = _id(alert_id, "e_unknown_alert")
     try:
@@ -151,8 +150,7 @@ def _matchers(form: object, principal_agency: str | None) -> dict[str, str]:
 
 
 @router.post("/silences")
-async def new_silence(request: Request, session: SessionDep, conn: ConnDep) -> RedirectResponse:
-    form = await checked_form(request, session)
+def new_silence(request: Request, session: SessionDep, conn: ConnDep, form: FormDep) -> RedirectResponse:
     principal = need(session, "operator")
     zone = console_of(request).settings.timezone
     matchers = _matchers(form, principal.agency)
@@ -172,8 +170,9 @@ async def new_silence(request: Request, session: SessionDep, conn: ConnDep) -> R
 
 
 @router.post("/silences/{silence_id}/end")
-async def end_silence(request: Request, session: SessionDep, conn: ConnDep, silence_id: str) -> RedirectResponse:
-    await checked_form(request, session)
+def end_silence(
+    request: Request, session: SessionDep, conn: ConnDep, form: FormDep, silence_id: str
+) -> RedirectResponse:
     principal = need(session, "operator")
     try:
         expire_silence(conn, principal, now_of(request), _id(silence_id))
@@ -183,8 +182,7 @@ async def end_silence(request: Request, session: SessionDep, conn: ConnDep, sile
 
 
 @router.post("/windows")
-async def new_window(request: Request, session: SessionDep, conn: ConnDep) -> RedirectResponse:
-    form = await checked_form(request, session)
+def new_window(request: Request, session: SessionDep, conn: ConnDep, form: FormDep) -> RedirectResponse:
     principal = need(session, "operator")
     weekdays = []
     for raw in form.getlist("weekdays"):
@@ -208,8 +206,9 @@ async def new_window(request: Request, session: SessionDep, conn: ConnDep) -> Re
 
 
 @router.post("/windows/{window_id}/delete")
-async def remove_window(request: Request, session: SessionDep, conn: ConnDep, window_id: str) -> RedirectResponse:
-    await checked_form(request, session)
+def remove_window(
+    request: Request, session: SessionDep, conn: ConnDep, form: FormDep, window_id: str
+) -> RedirectResponse:
     principal = need(session, "operator")
     try:
         delete_window(conn, principal, _id(window_id))

@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from ioc.api.deps import ConnDep
 from ioc.auth import ROLES, create_key, list_keys, revoke_key
-from ioc.console.web import ConsoleError, SessionDep, back_to, checked_form, need, render, text_field
+from ioc.console.web import ConsoleError, FormDep, SessionDep, back_to, need, render, text_field
 from ioc.users import MAX_PASSWORD, UserError, create_user, disable_user, find_user, list_users
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -43,8 +43,7 @@ def users_page(request: Request, session: SessionDep, conn: ConnDep) -> HTMLResp
 
 
 @router.post("/users")
-async def new_user(request: Request, session: SessionDep, conn: ConnDep) -> RedirectResponse:
-    form = await checked_form(request, session)
+def new_user(request: Request, session: SessionDep, conn: ConnDep, form: FormDep) -> RedirectResponse:
     principal = need(session, "admin")
     name = text_field(form, "name", 100, required=True)
     role, agency = _role_and_agency(form, conn, principal.agency)
@@ -59,8 +58,7 @@ async def new_user(request: Request, session: SessionDep, conn: ConnDep) -> Redi
 
 
 @router.post("/users/{user_id}/disable")
-async def disable(request: Request, session: SessionDep, conn: ConnDep, user_id: str) -> RedirectResponse:
-    await checked_form(request, session)
+def disable(request: Request, session: SessionDep, conn: ConnDep, form: FormDep, user_id: str) -> RedirectResponse:
     principal = need(session, "admin")
     user = find_user(conn, int(user_id)) if user_id.isdigit() and len(user_id) < 18 else None
     if user is None or (principal.agency is not None and user.agency != principal.agency):
@@ -81,9 +79,8 @@ def keys_page(request: Request, session: SessionDep, conn: ConnDep) -> HTMLRespo
 
 
 @router.post("/keys", response_class=HTMLResponse)
-async def new_key(request: Request, session: SessionDep, conn: ConnDep) -> HTMLResponse:
+def new_key(request: Request, session: SessionDep, conn: ConnDep, form: FormDep) -> HTMLResponse:
     """The new key is shown once, on the answer to this post (never in a URL, never stored)."""
-    form = await checked_form(request, session)
     principal = need(session, "admin")
     role, agency = _role_and_agency(form, conn, principal.agency)
     name = text_field(form, "name", 200)
@@ -97,8 +94,7 @@ async def new_key(request: Request, session: SessionDep, conn: ConnDep) -> HTMLR
 
 
 @router.post("/keys/{key_id}/revoke")
-async def revoke(request: Request, session: SessionDep, conn: ConnDep, key_id: str) -> RedirectResponse:
-    await checked_form(request, session)
+def revoke(request: Request, session: SessionDep, conn: ConnDep, form: FormDep, key_id: str) -> RedirectResponse:
     principal = need(session, "admin")
     visible = {k.id for k in list_keys(conn, principal.agency)}
     if not key_id.isdigit() or len(key_id) > 18 or int(key_id) not in visible:

@@ -13,11 +13,10 @@ from ioc.console.sessions import LOGIN_COOKIE, SESSION_COOKIE, SESSION_HOURS, en
 from ioc.console.texts import LANGUAGES
 from ioc.console.web import (
     LANG_COOKIE,
-    MAX_FORM_BYTES,
     SECURITY_HEADERS,
-    ConsoleError,
+    FormDep,
+    RawFormDep,
     SessionDep,
-    checked_form,
     console_of,
     now_of,
     render,
@@ -48,12 +47,8 @@ def login_page(request: Request, conn: ConnDep) -> Response:
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(request: Request, conn: ConnDep) -> Response:
+def login(request: Request, conn: ConnDep, form: RawFormDep) -> Response:
     console = console_of(request)
-    length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
-        raise ConsoleError("e_bad_input", 413, f"form over {MAX_FORM_BYTES} bytes")
-    form = await request.form(max_files=0, max_fields=10, max_part_size=MAX_FORM_BYTES)
     next_raw = form.get("next")
     next_path = safe_next(next_raw if isinstance(next_raw, str) else None)
     expected = console.signer(conn).login_token(request.cookies.get(LOGIN_COOKIE))
@@ -78,8 +73,7 @@ async def login(request: Request, conn: ConnDep) -> Response:
 
 
 @router.post("/logout")
-async def logout(request: Request, session: SessionDep, conn: ConnDep) -> RedirectResponse:
-    await checked_form(request, session)
+def logout(request: Request, session: SessionDep, conn: ConnDep, form: FormDep) -> RedirectResponse:
     end_session(conn, session)
     response = RedirectResponse("/ui/login?done=logged_out", status_code=303, headers=SECURITY_HEADERS)
     response.delete_cookie(SESSION_COOKIE, path="/ui")

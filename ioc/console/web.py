@@ -153,15 +153,25 @@ def need(session: Session, role: str) -> Principal:
     return principal
 
 
-async def checked_form(request: Request, session: Session) -> FormData:
-    """The posted form, once its CSRF token is the session's; a forged or stale form is refused."""
+async def posted_form(request: Request) -> FormData:
+    """The posted form, at most MAX_FORM_BYTES, no files."""
     length = request.headers.get("content-length")
     if length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
         raise ConsoleError("e_bad_input", 413, f"form over {MAX_FORM_BYTES} bytes")
-    form = await request.form(max_files=0, max_fields=100, max_part_size=MAX_FORM_BYTES)
+    return await request.form(max_files=0, max_fields=100, max_part_size=MAX_FORM_BYTES)
+
+
+async def checked_form(request: Request, session: SessionDep) -> FormData:
+    """The posted form, once its CSRF token is the session's; a forged or stale form is refused."""
+    form = await posted_form(request)
     if not session.csrf_ok(form.get("csrf_token")):
         raise ConsoleError("e_csrf", 403)
     return form
+
+
+# Routes that take these stay plain functions, so their store work runs off the event loop.
+RawFormDep = Annotated[FormData, Depends(posted_form)]
+FormDep = Annotated[FormData, Depends(checked_form)]
 
 
 def text_field(form: FormData, name: str, max_len: int = 200, required: bool = False) -> str:
