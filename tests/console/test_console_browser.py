@@ -328,6 +328,13 @@ def test_from_page_to_ack_in_the_browser(live: tuple[Live, Receiver, Store], bro
     viewer.goto(link)
     log_in(viewer, "Lê Thị Xem")
     assert viewer.get_by_role("button", name="Xác nhận", exact=True).count() == 0
+    # By keyboard: the first Tab reaches the skip link, Enter moves the focus to the page's content.
+    viewer.keyboard.press("Tab")
+    assert viewer.evaluate("document.activeElement.textContent") == "Bỏ qua, đến nội dung chính"
+    assert viewer.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+    viewer.keyboard.press("Enter")
+    assert viewer.evaluate("document.activeElement.id") == "main"
+    assert viewer.get_by_role("img", name="Biểu đồ chỉ số up").count() == 1
     assert "Bạn chỉ có quyền xem." in viewer.locator("main").inner_text()
     for form in ({}, {"csrf_token": "forged", "comment": "x"}):
         refused = viewer.request.post(f"{link}/ack", form=form)

@@ -294,3 +294,48 @@ def test_alert_page_lists_what_it_made_unreachable_and_its_timeline(store: Store
     ]  # fmt: skip
     assert "Quy tắc này không dựa trên một chỉ số." not in page  # link_down watches `up`
     assert "Không có số liệu của chỉ số này" in page  # ... of which there is none yet
+
+
+def test_admin_manages_users_and_keys(store: Store, make_client: ClientFactory) -> None:
+    add_user(store.dsn, "root", "admin")
+    client = log_in(make_client(store.dsn), "root")
+    token = csrf_of(client.get("/ui/users").text)
+    made = client.post("/ui/users", data={"csrf_token": token, "name": "Đỗ Văn Ca", "password": "mật khẩu ca đêm",
+                                          "role": "operator", "agency": "vp-ubnd"})  # fmt: skip
+    assert made.status_code == 303
+    short = client.post("/ui/users", data={"csrf_token": token, "name": "x", "password": "ngắn", "role": "viewer"})
+    assert short.status_code == 422 and "at least 8 characters" in short.text
+    other = log_in(make_client(store.dsn), "Đỗ Văn Ca", "mật khẩu ca đêm")
+    assert other.get("/ui/").status_code == 200
+    with psycopg.connect(store.dsn) as conn:
+        (user_id,) = conn.execute("SELECT id FROM users WHERE name = 'Đỗ Văn Ca'").fetchone()
+    assert client.post(f"/ui/users/{user_id}/disable", data={"csrf_token": token}).status_code == 303
+    assert other.get("/ui/").status_code == 303  # the disabled user's session ended at once
+    page = client.post("/ui/keys", data={"csrf_token": token, "name": "Grafana", "role": "viewer"})
+    assert page.status_code == 200 and "chỉ hiện một lần" in page.text
+    key = page.text.split('<pre class="payload" tabindex="0">')[1].split("</pre>")[0]
+    assert client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    assert client.post("/ui/keys/1/revoke", data={"csrf_token": token}).status_code == 303
+    assert client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+    assert key not in client.get("/ui/keys").text
+    assert client.post("/ui/keys/99/revoke", data={"csrf_token": token}).status_code == 404
+    with psycopg.connect(store.dsn) as conn:
+        actions = [r[0] for r in conn.execute("SELECT actor || ' ' || action FROM audit_log ORDER BY id")]
+    assert actions[-4:] == ["root user.create", "root user.disable", "cli key.create", "root key.revoke"]
+
+
+def test_agency_bound_admin_stays_in_its_agency(store: Store, make_client: ClientFactory) -> None:
+    add_user(store.dsn, "root-ubnd", "admin", agency="vp-ubnd")
+    add_user(store.dsn, "tttt", "operator", agency="so-tttt")
+    client = log_in(make_client(store.dsn), "root-ubnd")
+    page = client.get("/ui/users").text
+    assert "tttt</td>" not in page
+    token = csrf_of(page)
+    made = client.post("/ui/users", data={"csrf_token": token, "name": "ca-ubnd", "password": "mật khẩu ca đêm",
+                                          "role": "viewer", "agency": "so-tttt"})  # fmt: skip
+    assert made.status_code == 303
+    with psycopg.connect(store.dsn) as conn:
+        (agency,) = conn.execute("SELECT agency FROM users WHERE name = 'ca-ubnd'").fetchone()
+        (tttt_id,) = conn.execute("SELECT id FROM users WHERE name = 'tttt'").fetchone()
+    assert agency == "vp-ubnd"  # its own agency, whatever the form says
+    assert client.post(f"/ui/users/{tttt_id}/disable", data={"csrf_token": token}).status_code == 404
