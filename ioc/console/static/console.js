@@ -1,3 +1,13 @@
+// The current page's menu entry in view (the phone's menu scrolls sideways).
+(function () {
+  "use strict";
+  var current = document.querySelector(".nav [aria-current]");
+  var bar = current && current.closest("ul");
+  if (bar && bar.scrollWidth > bar.clientWidth) {
+    bar.scrollLeft = current.offsetLeft - (bar.clientWidth - current.offsetWidth) / 2;
+  }
+})();
+
 // Live regions: a block with data-refresh="N" is fetched again every N seconds and swapped in place,
 // unless the user is typing in a form or the tab is hidden. No framework; pages work without it.
 (function () {
