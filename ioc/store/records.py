@@ -169,8 +169,9 @@ def events(
 
 
 def escape_payload(payload: bytes) -> str:
-    """A payload as text that is safe to show: UTF-8 as is; other bytes as \\xNN, control characters as
-    \\xNN or \\uNNNN, a backslash as two (so the escapes cannot be forged); newlines and tabs kept."""
+    """A payload as text that is safe to show: UTF-8 as is; bytes that are not UTF-8 as \\xNN (always >= 80),
+    ASCII controls as \\xNN, other unprintable characters as \\uNNNN or \\UNNNNNNNN, a backslash as two
+    (so no escape can be forged and the text maps back to the bytes); newlines and tabs kept."""
     out = []
     for c in payload.decode("utf-8", errors="surrogateescape"):
         code = ord(c)
@@ -180,6 +181,8 @@ def escape_payload(payload: bytes) -> str:
             out.append("\\\\")
         elif c in "\n\t" or c.isprintable():
             out.append(c)
+        elif code < 0x80:  # an ASCII control: \xNN, which is unambiguous as bytes not UTF-8 are >= 0x80
+            out.append(f"\\x{code:02x}")
         else:
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
     return "".join(out)
