@@ -182,7 +182,12 @@ def users_create(
     from ioc.users import UserError, create_user
 
     settings = settings_or_exit()
-    password = sys.stdin.readline().rstrip("\r\n")
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass("password: ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
     with connect(settings.database_url) as conn:
         try:
             user = create_user(conn, name, password, role, agency)
@@ -195,6 +200,8 @@ def users_create(
 @users_app.command("list")
 def users_list() -> None:
     """List console users: name, role, agency, and whether disabled or locked out."""
+    from datetime import UTC, datetime
+
     from ioc.store.connect import connect
     from ioc.users import list_users
 
@@ -202,8 +209,11 @@ def users_list() -> None:
     with connect(settings.database_url) as conn:
         users = list_users(conn)
     typer.echo("name\trole\tagency\tstate")
+    now = datetime.now(UTC)
     for u in users:
         state = "disabled" if u.disabled_at else "active"
+        if u.disabled_at is None and u.locked_until is not None and u.locked_until > now:
+            state = f"locked until {u.locked_until.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
         typer.echo(f"{u.name}\t{u.role}\t{u.agency or '-'}\t{state}")
 
 

@@ -78,7 +78,9 @@ def test_keys_list_and_revoke(cli: CliRunner, dsn: str) -> None:
     assert ("cli", "key.revoke", "key/1") in _audit(dsn)
 
 
-def test_lockout_after_repeated_failures(dsn: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_lockout_after_repeated_failures(
+    dsn: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     now = 1_800_000_000.0
     with psycopg.connect(dsn) as conn:
         create_user(conn, "an", "right password", "viewer")
@@ -91,6 +93,10 @@ def test_lockout_after_repeated_failures(dsn: str, caplog: pytest.LogCaptureFixt
         assert verify_login(conn, "an", "right password", now + 1).locked
         assert verify_login(conn, "an", "right password", now + LOCKOUT_S + 1).user is not None
     assert "locked out" in caplog.text
+    with psycopg.connect(dsn) as conn:
+        conn.execute("UPDATE users SET locked_until = now() + interval '10 minutes'")
+    monkeypatch.setenv("IOC_DATABASE_URL", dsn)
+    assert "an\tviewer\t-\tlocked until 20" in CliRunner().invoke(app, ["users", "list"]).output
     assert ("console", "user.lockout", "user/an") in _audit(dsn)
 
 
