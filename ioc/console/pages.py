@@ -98,11 +98,10 @@ def alert_page(request: Request, session: SessionDep, conn: ConnDep, alert_id: s
     metric = rule.get(alert.rule)
     if metric is None and alert.kind and "up" in views.entity_metrics(conn, alert.kind, alert.entity or ""):
         metric = "up"  # a down rule has no metric of its own; `up` shows the outage where there is one
-    muted = views.alert_rows(conn, principal, now, alert.state, kind=alert.kind, entity=alert.entity)
     return render(
         request, "alert.html",
         {**detail, "chart": views.alert_chart(conn, alert, metric, now),
-         "muted": next((r.muted for r in muted if r.alert.id == alert.id), None), **views.names(conn)},
+         "muted": views.muted(conn, alert, now), **views.names(conn)},
         session=session,
     )  # fmt: skip
 

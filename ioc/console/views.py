@@ -70,6 +70,13 @@ class AlertRow:
     muted: str | None  # silence#ID or maintenance#ID
 
 
+def muted(conn: psycopg.Connection, alert: AlertOut, now: float) -> str | None:
+    """`silence#ID` or `maintenance#ID` muting this open alert now, as the alert service decides it."""
+    if alert.state == "resolved":
+        return None
+    return muted_by(alert.labels, alert_store.load_silences(conn, now), alert_store.load_windows(conn), now)
+
+
 def alert_rows(
     conn: psycopg.Connection, principal: Principal, now: float, states: str, limit: int = 500, **filters: str | None
 ) -> list[AlertRow]:

@@ -223,6 +223,7 @@ def test_silence_presets_and_the_silences_page(store: Store, make_client: Client
     assert [r[0] for r in rows] == [{"kind": "kiosk", "entity": "kiosk-pv-01"}] * 2
     assert [r[1] for r in rows] == [at(now + 3600), datetime(2026, 12, 1, 8, 0, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))]
     assert rows[0][2] == "an"
+    assert "Đã tắt thông báo (silence#1)" in client.get(f"/ui/alerts/{alert_id}").text
     page = client.get("/ui/silences").text
     assert "kind=kiosk" in page and "Kết thúc ngay" in page
     made = client.post("/ui/silences", data={"csrf_token": token, "site": "xa-phu-vang", "ends_at": "2026-12-01T22:00",
