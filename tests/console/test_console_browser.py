@@ -313,6 +313,21 @@ def test_from_page_to_ack_in_the_browser(live: tuple[Live, Receiver, Store], bro
     wall.screenshot(path=str(shots / "console-docs-1920.png"))
     assert outside == []
 
+    # The overview updates itself: a new page shows up without a reload (the page's timer, fast-forwarded).
+    live_page = desk.new_page()
+    live_page.clock.install()
+    live_page.goto(f"{service.url}/ui/")
+    assert "Thử: cổng chậm" not in live_page.locator("#live").inner_text()
+    with psycopg.connect(store.dsn) as conn:
+        conn.execute(
+            "INSERT INTO alerts (fingerprint, rule, severity, state, kind, entity, site, agency, summary, "
+            "pending_since, starts_at) VALUES ('fp-live', 'service_slow', 'warning', 'firing', 'service', "
+            "'dvc-portal', 'dc-tinh', 'so-tttt', 'Thử: cổng chậm', now(), now())"
+        )
+    live_page.clock.fast_forward("00:31")
+    live_page.get_by_text("Thử: cổng chậm").wait_for(timeout=10000)
+    assert live_page.url == f"{service.url}/ui/"
+
     # An agency-bound user sees only its agency.
     bound = browser.new_context(viewport=PHONE).new_page()
     bound.goto(f"{service.url}/ui/alerts")
