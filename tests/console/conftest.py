@@ -1,13 +1,12 @@
-"""Console fixtures: the real app on the real test store, users, and a logged-in TestClient."""
+"""Console fixtures: the real app on the real test store with the sample inventory."""
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator
 
-import psycopg
 import pytest
+from console_helpers import ClientFactory
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from seed import Store
@@ -15,10 +14,6 @@ from seed import Store
 from ioc.api.app import create_app
 from ioc.settings import load_settings
 from ioc.store.connect import make_pool
-from ioc.users import create_user
-
-PASSWORD = "mật khẩu thử 123"
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture
@@ -26,14 +21,6 @@ def store(dsn: str) -> Store:
     s = Store(dsn)
     s.load_inventory()
     return s
-
-
-def add_user(dsn: str, name: str, role: str, agency: str | None = None) -> None:
-    with psycopg.connect(dsn) as conn:
-        create_user(conn, name, PASSWORD, role, agency)
-
-
-ClientFactory = Callable[..., TestClient]
 
 
 @pytest.fixture
@@ -53,18 +40,3 @@ def make_client() -> Iterator[ClientFactory]:
     yield make
     for pool in pools:
         pool.close()
-
-
-def csrf_of(html: str) -> str:
-    match = CSRF_RE.search(html)
-    assert match, "no CSRF token in the page"
-    return match.group(1)
-
-
-def log_in(client: TestClient, name: str, password: str = PASSWORD, next_path: str = "/ui/") -> TestClient:
-    page = client.get("/ui/login", params={"next": next_path})
-    answer = client.post(
-        "/ui/login", data={"username": name, "password": password, "next": next_path, "csrf_token": csrf_of(page.text)}
-    )
-    assert answer.status_code == 303, answer.text
-    return client

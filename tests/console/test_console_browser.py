@@ -26,7 +26,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 import uvicorn
-from conftest import PASSWORD, add_user
+from console_helpers import PASSWORD, add_user
 from prometheus_client import CollectorRegistry
 from seed import Store
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-from conftest import PASSWORD, ClientFactory, add_user, csrf_of, log_in
+from console_helpers import PASSWORD, ClientFactory, add_user, csrf_of, log_in
 from psycopg.types.json import Jsonb
 from seed import Store, at
 
