@@ -137,7 +137,7 @@ def current_session(request: Request, conn: ConnDep) -> Session:
     token = signer.session_token(request.cookies.get(SESSION_COOKIE))
     session = find_session(conn, token, now_of(request)) if token else None
     if session is None:
-        if request.method == "GET":
+        if request.method in ("GET", "HEAD"):
             raise LoginRequired(_requested(request))
         raise ConsoleError("e_session", 403)
     return session
