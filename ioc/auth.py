@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 import psycopg
 
@@ -60,3 +61,42 @@ def authenticate(conn: psycopg.Connection, key: str) -> Principal | None:
         (hash_key(key),),
     ).fetchone()
     return Principal(*row) if row else None
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What is known of a key besides the key itself (which is never stored)."""
+
+    id: int
+    role: str
+    agency: str | None
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def list_keys(conn: psycopg.Connection, agency: str | None = None) -> list[KeyInfo]:
+    rows = conn.execute(
+        "SELECT id, role, agency, name, created_at, revoked_at FROM api_keys "
+        "WHERE %(agency)s::text IS NULL OR agency = %(agency)s ORDER BY id",
+        {"agency": agency},
+    ).fetchall()
+    return [KeyInfo(*r) for r in rows]
+
+
+def revoke_key(conn: psycopg.Connection, key_id: int, actor: str = "cli") -> KeyInfo:
+    """Revoke a key at once (it stays listed, revoked); revoking twice keeps the first time."""
+    with conn.transaction():
+        row = conn.execute(
+            "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = %s "
+            "RETURNING id, role, agency, name, created_at, revoked_at",
+            (key_id,),
+        ).fetchone()
+        if row is None:
+            raise ValueError(f"unknown key {key_id}")
+        conn.execute(
+            "INSERT INTO audit_log (actor, action, target, detail) VALUES (%s, 'key.revoke', %s, "
+            "jsonb_build_object('role', %s::text, 'agency', %s::text, 'name', %s::text))",
+            (actor, f"key/{key_id}", row[1], row[2], row[3]),
+        )
+    return KeyInfo(*row)

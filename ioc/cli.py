@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from ioc import account_commands
 from ioc.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="IOC monitoring service")
@@ -19,6 +20,8 @@ probe_app = typer.Typer(no_args_is_help=True, help="Probes that measure and publ
 dashboards_app = typer.Typer(no_args_is_help=True, help="Grafana dashboards as code")
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(keys_app, name="keys")
+app.add_typer(account_commands.users_app, name="users")
+account_commands.add_key_commands(keys_app)
 app.add_typer(rules_app, name="rules")
 app.add_typer(probe_app, name="probe")
 app.add_typer(dashboards_app, name="dashboards")

@@ -24,7 +24,7 @@ PG_ADMIN_DSN = os.environ.get("IOC_TEST_PG_DSN") or read_test_dsn() or "postgres
 # Tables emptied between tests; the schema stays.
 DATA_TABLES = (
     "samples", "series", "entities", "agencies", "sites", "events", "status_changes", "dead_letters",
-    "alerts", "silences", "maintenance_windows", "audit_log", "api_keys",
+    "alerts", "silences", "maintenance_windows", "audit_log", "api_keys", "users", "user_sessions",
 )  # fmt: skip
 
 

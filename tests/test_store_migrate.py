@@ -90,7 +90,9 @@ def test_partition_queries_survive_relations_named_like_partitions(dsn: str) -> 
         try:
             conn.execute("SET enable_nestloop = off")
             conn.execute("SET enable_mergejoin = off")
-            with pytest.raises(psycopg.errors.InvalidDatetimeFormat):
+            # Which error depends on the first relation name to_date() meets: `samples_p_notadate`, or a
+            # `pg_toast_NNNNNN` whose digits are no date (more tables, such as users', make more of those).
+            with pytest.raises((psycopg.errors.InvalidDatetimeFormat, psycopg.errors.DatetimeFieldOverflow)):
                 conn.execute(old_query)
             assert today - dt.timedelta(40) in _partition_days(conn)
             assert conn.execute("SELECT ioc_apply_retention(30, 90, 730)").fetchone()[0] >= 2  # type: ignore[index]

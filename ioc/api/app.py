@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 
+import psycopg
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -14,6 +15,7 @@ from psycopg_pool import ConnectionPool
 
 from ioc.api.routes import include_routes
 from ioc.api.status_page import router as status_page_router
+from ioc.console import mount_console
 from ioc.health_server import readiness_report
 from ioc.metrics import MULTIPROC_ENV, aggregate_registry
 from ioc.settings import Settings
@@ -28,12 +30,14 @@ def create_app(
     warnings: Sequence[Callable[[], list[str]]] = (),
     clock: Callable[[], float] = time.time,
 ) -> FastAPI:
-    app = FastAPI(title="IOC monitoring API", version="1", openapi_url="/openapi.json")
+    # /docs is served by the console from vendored assets (FastAPI's own loads them from a CDN).
+    app = FastAPI(title="IOC monitoring API", version="1", openapi_url="/openapi.json", docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.pool = pool
     app.state.registry = registry
     app.state.clock = clock
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(psycopg.DataError, nul_in_text)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -54,6 +58,7 @@ def create_app(
 
     include_routes(app)
     app.include_router(status_page_router)
+    mount_console(app, settings)
     return app
 
 
@@ -76,3 +81,11 @@ def describe_validation_error(exc: RequestValidationError) -> str:
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     return JSONResponse({"detail": describe_validation_error(exc)}, status_code=422)
+
+
+async def nul_in_text(request: Request, exc: Exception) -> JSONResponse:
+    """Text with a NUL character is valid JSON but cannot be stored: a 422 that says so, not a 500."""
+    text = str(exc)
+    if "NUL (0x00)" not in text and not isinstance(exc, psycopg.errors.UntranslatableCharacter):
+        raise exc
+    return JSONResponse({"detail": "text holds a NUL character (\\u0000), which cannot be stored"}, status_code=422)

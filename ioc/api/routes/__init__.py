@@ -7,7 +7,7 @@ import importlib
 from fastapi import FastAPI
 
 # Each module defines `router`, an APIRouter whose paths are relative to /api/v1.
-ROUTER_MODULES = ("entities", "agencies", "alerts", "silences", "inventory")
+ROUTER_MODULES = ("entities", "agencies", "alerts", "silences", "inventory", "audit", "dead_letters", "events")
 
 
 def include_routes(app: FastAPI) -> None:
