@@ -44,8 +44,8 @@ def _reason_codes() -> set[str]:
         text = path.read_text(encoding="utf-8")
         codes.update(re.findall(r'(?:reject|FieldError)\(\s*"([a-z_]+)"', text))
         codes.update(re.findall(r'return "([a-z_]+)"', text) if path.name == "__init__.py" else ())
-    writer = (ROOT / "ioc" / "store" / "writer.py").read_text(encoding="utf-8")
-    codes.update(re.findall(r'Rejection\([^)]*"([a-z_]+)"', writer))
+    for path in (ROOT / "ioc" / "store").glob("*.py"):  # the writer's refused rows (ioc/store/isolation.py)
+        codes.update(re.findall(r'Rejection\([^)]*"([a-z_]+)"', path.read_text(encoding="utf-8")))
     return codes
 
 
