@@ -1,0 +1,379 @@
+"""Evaluation per rule type over a committed batch's arrays, at ingest speed.
+
+Each (series, rule) pair is matched once and gets a slot. A batch's samples are grouped by series with
+one sort; threshold conditions are judged for every sample of every pair at once, and only the pairs
+where something can change (a breach, or an alert already open) advance their condition sample by
+sample in Python. Window rules keep a buffer per series and are judged per series; the anomaly rule
+judges the newest sample against a baseline cached per series and hour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from alerts.detectors.anomaly import Baseline, anomaly_verdict
+from alerts.detectors.burn_rate import is_burning
+from alerts.detectors.threshold import Condition, advance, compare
+from alerts.detectors.window import counter_increase
+from alerts.last_seen import LastSeen
+from alerts.rules import OPS, Rule
+
+THRESHOLD_TYPES = ("threshold",)
+WINDOW_TYPES = ("percentile", "rate", "burn_rate")
+
+_OP_CODE = {op: code for code, op in enumerate(OPS)}
+# breached[op code, (v < t) + 2 (v == t) + 4 (v > t)]: every operator from the three elementary
+# comparisons, so one pass serves pairs of different operators (a NaN is none of the three: only != holds).
+_BREACHED = np.zeros((len(OPS), 8), dtype=bool)
+for _op, _code in _OP_CODE.items():
+    for _pack in range(8):
+        _lt, _eq, _gt = bool(_pack & 1), bool(_pack & 2), bool(_pack & 4)
+        _BREACHED[_code, _pack] = {
+            ">": _gt, ">=": _gt or _eq, "<": _lt, "<=": _lt or _eq, "==": _eq, "!=": not _eq
+        }[_op]  # fmt: skip
+
+
+def breached(op_codes: np.ndarray, values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """`value op threshold` elementwise, each element with its own operator (codes index `OPS`)."""
+    pack = (values < thresholds).view(np.uint8) | ((values == thresholds).view(np.uint8) << 1)
+    pack |= (values > thresholds).view(np.uint8) << 2
+    return _BREACHED[op_codes, pack]
+
+
+def op_code(op: str) -> int:
+    return _OP_CODE[op]
+
+
+@dataclass(slots=True)
+class Pair:
+    """One rule applied to one series or entity: the alert it would raise."""
+
+    rule: Rule
+    fingerprint: str
+    labels: dict[str, str]
+    kind: str
+    entity: str
+    series_id: int | None
+    rank: int  # position among its series' rules: the order they are judged in
+
+
+class Pairs:
+    """Every matched pair, and per pair whether an alert of its fingerprint is open (kept by the engine)."""
+
+    def __init__(self) -> None:
+        self.items: list[Pair] = []
+        self.open = np.zeros(64, dtype=bool)
+        self.threshold = np.zeros(64)
+        self.op = np.zeros(64, dtype=np.intp)
+        self.heartbeat = np.zeros(64)
+        self._by_fingerprint: dict[str, list[int]] = {}
+
+    def add(self, pair: Pair, *, is_open: bool, heartbeat: float = np.nan) -> int:
+        index = len(self.items)
+        if index == self.open.size:
+            self.open, self.threshold, self.op, self.heartbeat = (
+                np.concatenate((a, np.zeros_like(a))) for a in (self.open, self.threshold, self.op, self.heartbeat)
+            )
+        self.items.append(pair)
+        self.open[index] = is_open
+        self.threshold[index] = pair.rule.threshold
+        self.op[index] = op_code(pair.rule.op)
+        self.heartbeat[index] = heartbeat
+        self._by_fingerprint.setdefault(pair.fingerprint, []).append(index)
+        return index
+
+    def set_open(self, fingerprint: str, is_open: bool) -> None:
+        for index in self._by_fingerprint.get(fingerprint, ()):
+            self.open[index] = is_open
+
+
+UNKNOWN = 0  # the slot every series id not seen yet maps to: never matched, nothing judged
+
+
+class SeriesTable:
+    """Series id -> slot; per slot its rules' pairs, the newest sample judged (NaN: none), whether it
+    is matched to the current inventory's rules and, if so, whether any rule wants it (`active`)."""
+
+    def __init__(self) -> None:
+        self._slot_of: dict[int, int] = {}
+        self._dense = np.zeros(0, dtype=np.intp)  # id -> slot, while ids are small enough for a table
+        self._ids = np.empty(0, dtype=np.int64)  # else sorted ids and their slots
+        self._slots = np.empty(0, dtype=np.intp)
+        self._stale = False
+        self.last_ts = np.full(1, np.nan)
+        self.matched = np.zeros(1, dtype=bool)
+        self.active = np.ones(1, dtype=bool)
+        self.has_slow = np.zeros(1, dtype=bool)  # a window or anomaly rule: judged per series
+        self.threshold_pairs = np.full((1, 1), -1, dtype=np.intp)
+        self.pairs: list[list[int]] = [[]]  # slot -> its pairs, in rule order
+        self.slow: list[list[int]] = [[]]  # slot -> its window and anomaly pairs
+        self.horizon: list[float] = [0.0]
+
+    def __len__(self) -> int:
+        return len(self._slot_of)
+
+    def lookup(self, series_ids: np.ndarray) -> np.ndarray:
+        """Slot of each id, UNKNOWN for ids not seen yet."""
+        if self._stale:
+            self._index()
+        if self._ids.size == 0:
+            at = np.minimum(series_ids, self._dense.size - 1)
+            return np.where(series_ids == at, self._dense[at], UNKNOWN) if self._dense.size else np.zeros_like(at)
+        at = np.minimum(np.searchsorted(self._ids, series_ids), self._ids.size - 1)
+        return np.where(self._ids[at] == series_ids, self._slots[at], UNKNOWN)
+
+    def _index(self) -> None:
+        ids = np.fromiter(self._slot_of, dtype=np.int64, count=len(self._slot_of))
+        slots = np.fromiter(self._slot_of.values(), dtype=np.intp, count=len(self._slot_of))
+        if ids.min() >= 0 and ids.max() < 8 * ids.size + (1 << 20):  # ids from a sequence: a plain table
+            self._dense = np.zeros(int(ids.max()) + 1, dtype=np.intp)
+            self._dense[ids] = slots
+            self._ids = np.empty(0, dtype=np.int64)
+        else:
+            order = np.argsort(ids)
+            self._ids, self._slots = ids[order], slots[order]
+        self._stale = False
+
+    def slot(self, series_id: int) -> int:
+        found = self._slot_of.get(series_id)
+        if found is not None:
+            return found
+        slot = self._slot_of[series_id] = len(self._slot_of) + 1
+        self._stale = True
+        self.pairs.append([])
+        self.slow.append([])
+        self.horizon.append(0.0)
+        if slot == self.last_ts.size:
+            more = max(64, slot)
+            self.last_ts = np.concatenate((self.last_ts, np.full(more, np.nan)))
+            self.matched, self.has_slow = (
+                np.concatenate((a, np.zeros(more, dtype=bool))) for a in (self.matched, self.has_slow)
+            )
+            self.active = np.concatenate((self.active, np.ones(more, dtype=bool)))
+            wide = self.threshold_pairs.shape[1]
+            self.threshold_pairs = np.vstack((self.threshold_pairs, np.full((more, wide), -1, dtype=np.intp)))
+        return slot
+
+    def set_pairs(self, slot: int, pairs: Pairs, indices: list[int]) -> None:
+        rules = [pairs.items[i].rule for i in indices]
+        thresholds = [i for i, r in zip(indices, rules, strict=True) if r.type in THRESHOLD_TYPES]
+        if len(thresholds) > self.threshold_pairs.shape[1]:
+            wider = np.full((self.threshold_pairs.shape[0], len(thresholds)), -1, dtype=np.intp)
+            wider[:, : self.threshold_pairs.shape[1]] = self.threshold_pairs
+            self.threshold_pairs = wider
+        self.threshold_pairs[slot] = -1
+        self.threshold_pairs[slot, : len(thresholds)] = thresholds
+        self.pairs[slot] = indices
+        self.slow[slot] = [i for i, r in zip(indices, rules, strict=True) if r.type not in THRESHOLD_TYPES]
+        self.horizon[slot] = max((r.horizon_s for r in rules), default=0.0)
+        self.matched[slot] = True
+        self.active[slot] = bool(indices)
+        self.has_slow[slot] = bool(self.slow[slot])
+
+    def unmatch(self) -> None:
+        """The inventory changed: match every series again when it next reports."""
+        self.matched[:] = False
+        self.active[:] = True
+        self.has_slow[:] = False
+        self.threshold_pairs[:] = -1
+
+
+@dataclass
+class Grouped:
+    """A batch's new samples, sorted by series then time, of the series that have rules to judge."""
+
+    ts: np.ndarray
+    values: np.ndarray
+    sample_slots: np.ndarray  # per sample: its series' slot
+    series: np.ndarray  # per sample: its series' position in `slots`
+    slots: np.ndarray  # per series
+    starts: np.ndarray  # where each series' samples begin in ts / values
+    ends: np.ndarray
+
+
+def group(
+    series_ids: np.ndarray,
+    ts: np.ndarray,
+    values: np.ndarray,
+    table: SeriesTable,
+    match: Callable[[int], int | None],
+) -> Grouped | None:
+    """Sort and group the batch; drop what is not newer than what each series had judged (redeliveries,
+    late samples) and series no rule wants; None when nothing is left. `match(series_id)` matches a
+    series the table has not matched yet and returns its slot, or None when its key is unknown (it is
+    asked again next batch)."""
+    order = np.lexsort((ts, series_ids))
+    sids, t = series_ids[order], ts[order]
+    slots = table.lookup(sids)
+    last = table.last_ts[slots]
+    keep = table.active[slots] & (np.isnan(last) | (t > last))
+    if not keep.all():
+        order, sids, t, slots = order[keep], sids[keep], t[keep], slots[keep]
+        if not sids.size:
+            return None
+    v = values[order]
+    first = np.empty(sids.size, dtype=bool)
+    first[0] = True
+    np.not_equal(sids[1:], sids[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    ends = np.append(starts[1:], sids.size)
+    series_slots = slots[starts]
+    fresh = ~table.matched[series_slots]
+    if fresh.any():  # series seen for the first time (or since the inventory changed): match them
+        wanted = np.ones(starts.size, dtype=bool)
+        for i in np.flatnonzero(fresh).tolist():
+            slot = match(int(sids[starts[i]]))
+            if slot is None:
+                wanted[i] = False
+            else:
+                series_slots[i] = slot
+                table.last_ts[slot] = t[ends[i] - 1]
+                wanted[i] = bool(table.active[slot])
+        if not wanted.all():
+            counts = ends - starts
+            mask = np.repeat(wanted, counts)
+            t, v, sids = t[mask], v[mask], sids[mask]
+            if not sids.size:
+                return None
+            series_slots, counts = series_slots[wanted], counts[wanted]
+            ends = np.cumsum(counts)
+            starts = ends - counts
+            first = np.zeros(sids.size, dtype=bool)
+            first[starts] = True
+        slots = np.repeat(series_slots, ends - starts)
+    table.last_ts[series_slots] = t[ends - 1]
+    return Grouped(t, v, slots, np.cumsum(first) - 1, series_slots, starts, ends)
+
+
+def threshold_candidates(batch: Grouped, table: SeriesTable, pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
+    """(pair, series position) of the threshold pairs whose condition can change in this batch: a sample
+    breached, or an alert is open. The rest stay inactive, so they need no step of their own."""
+    columns = table.threshold_pairs[batch.sample_slots]
+    flat = columns.ravel()
+    at = np.flatnonzero(flat >= 0)
+    pair = flat[at]
+    sample = at // columns.shape[1] if columns.shape[1] > 1 else at
+    hit = breached(pairs.op[pair], batch.values[sample], pairs.threshold[pair]) | pairs.open[pair]
+    if not hit.any():
+        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
+    found, where = np.unique(pair[hit], return_index=True)
+    return found, batch.series[sample[hit][where]]
+
+
+def advance_threshold(cond: Condition, rule: Rule, ts: list[float], values: list[float], now: float) -> Condition:
+    """A threshold rule's condition after the series' new samples, one at a time."""
+    for t, v in zip(ts, values, strict=True):
+        cond = advance_by_rule(cond, rule, value=v, at=t, now=now)
+    return cond
+
+
+def advance_by_rule(cond: Condition, rule: Rule, *, value: float, at: float, now: float) -> Condition:
+    """One observation judged against the rule's own operator, threshold, clear level and `for`."""
+    return advance(
+        cond, value=value, at=at, now=now, op=rule.op, threshold=rule.threshold, clear=rule.clear, for_s=rule.for_s
+    )
+
+
+@dataclass
+class Buffer:
+    """Recent samples of one series, as long as its rules' windows need; times strictly increasing."""
+
+    ts: np.ndarray
+    values: np.ndarray
+    horizon: float
+
+    def extend(self, ts: np.ndarray, values: np.ndarray) -> None:
+        if self.ts.size and ts.size and ts[0] < self.ts[-1]:
+            keep = ts > self.ts[-1]  # late samples do not rewrite the past the rules already judged
+            ts, values = ts[keep], values[keep]
+        ts_all = np.concatenate((self.ts, ts))
+        values_all = np.concatenate((self.values, values))
+        if ts_all.size:
+            start = np.searchsorted(ts_all, ts_all[-1] - self.horizon, side="right")
+            ts_all, values_all = ts_all[start:], values_all[start:]
+        self.ts, self.values = ts_all, values_all
+
+    def since(self, end: float, window_s: float) -> int:
+        """Index of the first sample in (end - window_s, end], for `end` the newest sample."""
+        return int(np.searchsorted(self.ts, end - window_s, side="right"))
+
+
+def window_condition(cond: Condition, rule: Rule, buffer: Buffer, *, end: float, now: float) -> Condition | None:
+    """A window rule's condition once the series' buffer holds the batch (`end` its newest sample);
+    None when the window cannot be judged (too few samples)."""
+    if rule.type == "percentile":
+        selected = buffer.values[buffer.since(end, rule.window_s) :]
+        if selected.size == 0:
+            return None
+        value = float(np.quantile(selected, rule.quantile))
+        return advance_by_rule(cond, rule, value=value, at=end, now=now)
+    if rule.type == "rate":
+        start = buffer.since(end, rule.window_s)
+        t, v = buffer.ts[start:], buffer.values[start:]
+        if t.size < 2 or t[-1] <= t[0]:
+            return None
+        change = counter_increase(v) if rule.counter else float(v[-1] - v[0])
+        value = change / float(t[-1] - t[0]) * rule.per_s
+        return advance_by_rule(cond, rule, value=value, at=end, now=now)
+    # burn_rate: the share of bad samples over each window pair (the SRE workbook's recipe)
+    bad = compare(rule.bad_op, buffer.values, rule.bad_threshold).astype(np.float64)  # type: ignore[union-attr]
+    budget = 1.0 - rule.objective
+    rates = []
+    for long_s, short_s, factor in rule.windows:
+        ratios = []
+        for window_s in (long_s, short_s):
+            start = buffer.since(end, window_s)
+            n = bad.size - start
+            ratios.append(float(bad[start:].sum()) / n if n else float("nan"))
+        rates.append((ratios[0] / budget, ratios[1] / budget, factor))
+    burning, burn = is_burning(rates)
+    cond = advance(cond, value=1.0 if burning else 0.0, at=end, now=now, op=">=", threshold=0.5, clear=None, for_s=0)
+    return replace(cond, value=burn)
+
+
+def anomaly_condition(
+    cond: Condition, rule: Rule, baseline: Baseline, *, value: float, end: float, now: float, is_open: bool
+) -> Condition | None:
+    """The anomaly rule's condition for the newest sample; None when there is nothing to change (too
+    short a history, or no anomaly and no open alert)."""
+    hit = anomaly_verdict(
+        value,
+        baseline,
+        min_history=rule.min_history,
+        mads=rule.mads,
+        min_deviation=rule.min_deviation,
+        direction=rule.direction,
+    )[0]
+    if hit is None or (not hit and not is_open):
+        return None
+    cond = advance(
+        cond, value=1.0 if hit else 0.0, at=end, now=now, op=">=", threshold=0.5, clear=None, for_s=rule.for_s
+    )
+    return replace(cond, value=value)
+
+
+class EntityPairs:
+    """Per entity (its `LastSeen` slot): the pairs of the `down` rules that match it, -1 where one does not."""
+
+    def __init__(self, rules: int) -> None:
+        self.columns = np.full((0, rules), -1, dtype=np.intp)
+        self.matched = np.empty(0, dtype=bool)
+
+    def grow(self, size: int) -> None:
+        if size > self.matched.size:
+            more = max(size - self.matched.size, 64, self.matched.size)
+            self.columns = np.vstack((self.columns, np.full((more, self.columns.shape[1]), -1, dtype=np.intp)))
+            self.matched = np.concatenate((self.matched, np.zeros(more, dtype=bool)))
+
+    def candidates(self, slots: np.ndarray, pairs: Pairs, seen: LastSeen, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """Of these entities' pairs, (pair, entity slot) of those that are down or have an alert open, in
+        entity order then rule order. The others stay up with nothing open: nothing to do."""
+        columns = self.columns[slots]
+        row, column = np.nonzero(columns >= 0)
+        pair = columns[row, column]
+        entity = slots[row]
+        hit = seen.down(entity, pairs.heartbeat[pair], now) | pairs.open[pair]
+        return pair[hit], entity[hit]
