@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import replace
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 import numpy as np
 
 from alerts.alert import FIRING, PENDING, RESOLVED, Alert, alert_labels, fingerprint
-from alerts.detectors.anomaly import Baseline, robust_baseline, same_hour_of_week
+from alerts.detectors.anomaly import Baseline, robust_baseline
 from alerts.detectors.heartbeat import heartbeat_s, liveness
 from alerts.detectors.threshold import INACTIVE, Condition, due
 from alerts.evaluation import (
@@ -23,6 +22,7 @@ from alerts.evaluation import (
     Grouped,
     Pair,
     Pairs,
+    SameHour,
     SeriesTable,
     advance_threshold,
     anomaly_condition,
@@ -89,9 +89,7 @@ class Engine:
         self._buffers: dict[int, Buffer] = {}
         self._series = SeriesTable()  # per series: its rules' pairs, the newest sample judged
         self._baseline_cache: dict[tuple[int, float], Baseline] = {}
-        # (local hour, fold, weeks) -> same_hour_of_week's answer, the same for every series
-        self._hours: dict[tuple[datetime, int, int], tuple[bool, list[float]]] = {}
-        self._zone = ZoneInfo(timezone)
+        self._same_hour = SameHour(timezone, is_holiday)
         self._series_rule_index: dict[str, list[Rule]] = {}
         self._down_rules = [r for r in rules if r.type == "down"]
         for rule in rules:
@@ -327,12 +325,14 @@ class Engine:
         work = [(s, pairs.items[p].rank, p) for p, s in zip(found.tolist(), where.tolist(), strict=True)]
         for s in np.flatnonzero(table.has_slow[batch.slots]).tolist():
             work.extend((s, pairs.items[p].rank, p) for p in table.slow[int(batch.slots[s])])
+        if not work:
+            return
         work.sort()
+        starts, ends, slots = batch.starts.tolist(), batch.ends.tolist(), batch.slots.tolist()
         buffer, extended = None, -1
         for s, _, p in work:
             pair = pairs.items[p]
-            rule = pair.rule
-            a, b = int(batch.starts[s]), int(batch.ends[s])
+            rule, a, b = pair.rule, starts[s], ends[s]
             open_alert = self.alerts.get(pair.fingerprint)
             cond = open_alert.cond if open_alert is not None else Condition()
             end = float(batch.ts[b - 1])
@@ -343,7 +343,7 @@ class Engine:
                 new = self._anomaly(pair, cond, float(batch.values[b - 1]), end, now, open_alert is not None)
             else:
                 if extended != s:
-                    buffer, extended = self._extend(pair, int(batch.slots[s]), batch.ts[a:b], batch.values[a:b]), s
+                    buffer, extended = self._extend(pair, slots[s], batch.ts[a:b], batch.values[a:b]), s
                 assert buffer is not None
                 new = window_condition(cond, rule, buffer, end=end, now=now)
             if new is not None:
@@ -363,7 +363,7 @@ class Engine:
         assert pair.series_id is not None
         buffer = self._buffers.get(pair.series_id)
         if buffer is None:
-            buffer = self._buffers[pair.series_id] = Buffer(np.empty(0), np.empty(0), self._series.horizon[slot])
+            buffer = self._buffers[pair.series_id] = Buffer(self._series.horizon[slot])
         buffer.extend(ts, values)
         return buffer
 
@@ -371,16 +371,7 @@ class Engine:
         self, pair: Pair, cond: Condition, value: float, end: float, now: float, is_open: bool
     ) -> Condition | None:
         rule = pair.rule
-        local = datetime.fromtimestamp(end, self._zone).replace(minute=0, second=0, microsecond=0)
-        hour = (local.replace(tzinfo=None), local.fold, rule.weeks)
-        found = self._hours.get(hour)
-        if found is None:
-            if len(self._hours) > 10_000:
-                self._hours.clear()
-            found = self._hours[hour] = same_hour_of_week(
-                end, weeks=rule.weeks, tz=self.timezone, is_holiday=self.is_holiday
-            )
-        holiday, starts = found
+        holiday, starts = self._same_hour(end, rule.weeks)
         if holiday or not starts:
             return None
         assert pair.series_id is not None
@@ -392,7 +383,7 @@ class Engine:
         slot = self._match_series(series_id, key)
         horizon = self._series.horizon[slot]
         if horizon > 0 and ts.size:
-            buffer = self._buffers.setdefault(series_id, Buffer(np.empty(0), np.empty(0), horizon))
+            buffer = self._buffers.setdefault(series_id, Buffer(horizon))
             buffer.extend(ts, values)
             last = float(self._series.last_ts[slot])
             self._series.last_ts[slot] = max(float("-inf") if np.isnan(last) else last, float(ts[-1]))

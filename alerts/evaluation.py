@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from alerts.detectors.anomaly import Baseline, anomaly_verdict
+from alerts.detectors.anomaly import Baseline, anomaly_verdict, same_hour_of_week
 from alerts.detectors.burn_rate import is_burning
 from alerts.detectors.threshold import Condition, advance, compare
 from alerts.detectors.window import counter_increase
@@ -277,61 +279,151 @@ def advance_by_rule(cond: Condition, rule: Rule, *, value: float, at: float, now
     )
 
 
-@dataclass
 class Buffer:
-    """Recent samples of one series, as long as its rules' windows need; times strictly increasing."""
+    """Recent samples of one series, as long as its rules' windows need; times strictly increasing.
 
-    ts: np.ndarray
-    values: np.ndarray
-    horizon: float
+    Kept in arrays with room to spare, so that a batch copies only its own samples in."""
+
+    def __init__(self, horizon: float, capacity: int = 16) -> None:
+        self.horizon = horizon
+        self._ts = np.empty(capacity)
+        self._values = np.empty(capacity)
+        self._start = self._end = 0
+
+    @property
+    def ts(self) -> np.ndarray:
+        return self._ts[self._start : self._end]
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._values[self._start : self._end]
 
     def extend(self, ts: np.ndarray, values: np.ndarray) -> None:
-        if self.ts.size and ts.size and ts[0] < self.ts[-1]:
-            keep = ts > self.ts[-1]  # late samples do not rewrite the past the rules already judged
+        if self._end > self._start and ts.size and ts[0] < self._ts[self._end - 1]:
+            keep = ts > self._ts[self._end - 1]  # late samples do not rewrite the past the rules already judged
             ts, values = ts[keep], values[keep]
-        ts_all = np.concatenate((self.ts, ts))
-        values_all = np.concatenate((self.values, values))
-        if ts_all.size:
-            start = np.searchsorted(ts_all, ts_all[-1] - self.horizon, side="right")
-            ts_all, values_all = ts_all[start:], values_all[start:]
-        self.ts, self.values = ts_all, values_all
+        n = self._end - self._start
+        if self._end + ts.size > self._ts.size:  # out of room: move to the front, twice as large if need be
+            size = max(self._ts.size, 2 * (n + ts.size))
+            self._ts, self._values = (
+                np.concatenate((a[self._start : self._end], np.empty(size - n))) for a in (self._ts, self._values)
+            )
+            self._start, self._end = 0, n
+        self._ts[self._end : self._end + ts.size] = ts
+        self._values[self._end : self._end + ts.size] = values
+        self._end += ts.size
+        if self._end > self._start:
+            live = self._ts[self._start : self._end]
+            self._start += int(np.searchsorted(live, live[-1] - self.horizon, side="right"))
 
-    def since(self, end: float, window_s: float) -> int:
+    def since(self, end: float, window_s: float | np.ndarray) -> np.ndarray:
         """Index of the first sample in (end - window_s, end], for `end` the newest sample."""
-        return int(np.searchsorted(self.ts, end - window_s, side="right"))
+        return np.searchsorted(self.ts, end - np.asarray(window_s), side="right")
+
+
+def quantile(values: np.ndarray, q: float) -> float:
+    """`np.quantile(values, q)` (its default, linear method) of a non-empty array, without its overhead:
+    the same partition, the same interpolation."""
+    n = values.size
+    if not np.isfinite(values).all():
+        return float(np.quantile(values, q))
+    if n == 1:
+        return float(values[0])
+    virtual = (n - 1) * q
+    if virtual >= n - 1:
+        below = above = -1
+    else:
+        below = int(np.floor(virtual))
+        above = below + 1
+    arranged = np.partition(values, sorted({0, -1, below, above}))
+    a, b = float(arranged[below]), float(arranged[above])
+    gamma = virtual - below
+    diff = b - a
+    return b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
 
 
 def window_condition(cond: Condition, rule: Rule, buffer: Buffer, *, end: float, now: float) -> Condition | None:
     """A window rule's condition once the series' buffer holds the batch (`end` its newest sample);
     None when the window cannot be judged (too few samples)."""
     if rule.type == "percentile":
-        selected = buffer.values[buffer.since(end, rule.window_s) :]
+        selected = buffer.values[int(buffer.since(end, rule.window_s)) :]
         if selected.size == 0:
             return None
-        value = float(np.quantile(selected, rule.quantile))
+        value = quantile(selected, rule.quantile)
         return advance_by_rule(cond, rule, value=value, at=end, now=now)
     if rule.type == "rate":
-        start = buffer.since(end, rule.window_s)
+        start = int(buffer.since(end, rule.window_s))
         t, v = buffer.ts[start:], buffer.values[start:]
         if t.size < 2 or t[-1] <= t[0]:
             return None
         change = counter_increase(v) if rule.counter else float(v[-1] - v[0])
         value = change / float(t[-1] - t[0]) * rule.per_s
         return advance_by_rule(cond, rule, value=value, at=end, now=now)
-    # burn_rate: the share of bad samples over each window pair (the SRE workbook's recipe)
-    bad = compare(rule.bad_op, buffer.values, rule.bad_threshold).astype(np.float64)  # type: ignore[union-attr]
+    # burn_rate: the share of bad samples over each window pair (the SRE workbook's recipe); counting
+    # the bad samples gives exactly the sum of the 0/1 floats that burn_rates() adds up.
+    bad = np.asarray(compare(rule.bad_op, buffer.values, rule.bad_threshold))
     budget = 1.0 - rule.objective
-    rates = []
-    for long_s, short_s, factor in rule.windows:
-        ratios = []
-        for window_s in (long_s, short_s):
-            start = buffer.since(end, window_s)
-            n = bad.size - start
-            ratios.append(float(bad[start:].sum()) / n if n else float("nan"))
-        rates.append((ratios[0] / budget, ratios[1] / budget, factor))
+    starts = buffer.since(end, _burn_windows(rule)).tolist()
+    ratios = []
+    for start in starts:
+        n = bad.size - start
+        ratios.append(float(np.count_nonzero(bad[start:])) / n if n else float("nan"))
+    rates = [
+        (ratios[2 * k] / budget, ratios[2 * k + 1] / budget, factor) for k, (_, _, factor) in enumerate(rule.windows)
+    ]
     burning, burn = is_burning(rates)
     cond = advance(cond, value=1.0 if burning else 0.0, at=end, now=now, op=">=", threshold=0.5, clear=None, for_s=0)
     return replace(cond, value=burn)
+
+
+_WINDOWS: dict[tuple[tuple[float, float, float], ...], np.ndarray] = {}
+
+
+def _burn_windows(rule: Rule) -> np.ndarray:
+    """The rule's windows, long and short of each pair in turn."""
+    found = _WINDOWS.get(rule.windows)
+    if found is None:
+        found = _WINDOWS[rule.windows] = np.array([w for long_s, short_s, _ in rule.windows for w in (long_s, short_s)])
+    return found
+
+
+class SameHour:
+    """`same_hour_of_week`, once per local hour: the answer depends on nothing else.
+
+    Times are looked up by their UTC quarter of an hour; a quarter maps to one local hour when both of
+    its ends do (every zone's offsets and changes fall on quarters of an hour; a quarter where one does
+    not, or where an hour starts, is not cached)."""
+
+    QUARTER = 900.0
+
+    def __init__(self, tz: str, is_holiday: Callable[[date], bool]) -> None:
+        self.tz, self.is_holiday, self._zone = tz, is_holiday, ZoneInfo(tz)
+        self._quarters: dict[int, tuple[datetime, int]] = {}
+        self._answers: dict[tuple[datetime, int, int], tuple[bool, list[float]]] = {}
+
+    def _hour(self, at: float) -> tuple[datetime, int]:
+        local = datetime.fromtimestamp(at, self._zone).replace(minute=0, second=0, microsecond=0)
+        return local.replace(tzinfo=None), local.fold
+
+    def __call__(self, at: float, weeks: int) -> tuple[bool, list[float]]:
+        quarter = int(at // self.QUARTER)
+        hour = self._quarters.get(quarter)
+        if hour is None:
+            hour = self._hour(at)
+            lo, hi = quarter * self.QUARTER, (quarter + 1) * self.QUARTER - 0.001  # hi: clear of rounding to µs
+            if lo <= at < hi and self._hour(lo) == hour == self._hour(hi):
+                if len(self._quarters) > 10_000:
+                    self._quarters.clear()
+                self._quarters[quarter] = hour
+        elif not at < (quarter + 1) * self.QUARTER - 0.001:
+            hour = self._hour(at)
+        key = (*hour, weeks)
+        found = self._answers.get(key)
+        if found is None:
+            if len(self._answers) > 10_000:
+                self._answers.clear()
+            found = self._answers[key] = same_hour_of_week(at, weeks=weeks, tz=self.tz, is_holiday=self.is_holiday)
+        return found
 
 
 def anomaly_condition(

@@ -18,7 +18,8 @@ from alerts.detectors.heartbeat import heartbeat_s, liveness
 from alerts.detectors.threshold import FIRING, INACTIVE, Condition, advance, compare
 from alerts.detectors.window import rate, window_quantile
 from alerts.engine import Engine
-from alerts.evaluation import breached, op_code
+from alerts.evaluation import Buffer, SameHour, breached, op_code, quantile
+from alerts.holidays import is_holiday
 from alerts.rules import OPS, Rule, load_rules
 from ioc.inventory import Inventory, parse_inventory
 from ioc.model import StatusUpdate
@@ -309,3 +310,49 @@ def test_every_operator_in_one_pass_as_compare_judges_one_value(rows):
     thresholds = np.array([t for _, _, t in rows])
     expected = [bool(compare(op, v, t)) for op, v, t in rows]
     assert breached(codes, values, thresholds).tolist() == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.sampled_from([0.0, -0.0, 1.0, 2.5, 3000.0, np.inf, np.nan]), st.floats(-1e6, 1e6)), min_size=1
+    ),
+    st.sampled_from([0.0, 0.5, 0.9, 0.95, 0.99, 1.0]),
+)
+def test_quantile_is_numpys_to_the_bit(values, q):
+    a = np.array(values)
+    with np.errstate(invalid="ignore"):  # inf - inf inside numpy's interpolation
+        expected = float(np.quantile(a, q))
+        got = quantile(a, q)
+    assert np.array_equal([got], [expected], equal_nan=True) and np.signbit(got) == np.signbit(expected)
+
+
+@given(st.lists(st.lists(st.integers(0, 50), max_size=8), max_size=30), st.sampled_from([0.0, 5.0, 30.0]))
+def test_a_buffer_keeps_what_one_concatenated_array_would(chunks, horizon):
+    buffer, kept_ts = Buffer(horizon, capacity=2), np.empty(0)
+    for chunk in chunks:
+        ts = np.array(sorted(chunk), dtype=np.float64)
+        buffer.extend(ts, ts * 10)
+        if kept_ts.size and ts.size and ts[0] < kept_ts[-1]:
+            ts = ts[ts > kept_ts[-1]]
+        kept_ts = np.concatenate((kept_ts, ts))
+        if kept_ts.size:
+            kept_ts = kept_ts[np.searchsorted(kept_ts, kept_ts[-1] - horizon, side="right") :]
+        assert buffer.ts.tolist() == kept_ts.tolist() and buffer.values.tolist() == (kept_ts * 10).tolist()
+
+
+ZONES = ["Asia/Ho_Chi_Minh", "Europe/Berlin", "Australia/Lord_Howe", "Asia/Kathmandu", "America/St_Johns"]
+SAME_HOUR = {tz: SameHour(tz, is_holiday) for tz in ZONES}  # shared across examples: the caches fill up
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.sampled_from(ZONES),
+    # around the changes of 2026 (spring and autumn) and a few random days, to the microsecond and below
+    st.sampled_from([1774746000.0, 1792890000.0, 1775318400.0, 1791561600.0, 1767225600.0]),
+    st.one_of(st.integers(-7200, 7200).map(float), st.floats(-7200, 7200)),
+    st.sampled_from([1, 8]),
+)
+def test_same_hour_cached_per_quarter_answers_as_same_hour_of_week(tz, around, offset, weeks):
+    at = around + offset
+    assert SAME_HOUR[tz](at, weeks) == same_hour_of_week(at, weeks=weeks, tz=tz, is_holiday=is_holiday)
