@@ -17,6 +17,7 @@ from alerts.detectors.anomaly import Baseline, robust_baseline
 from alerts.detectors.heartbeat import heartbeat_s, liveness
 from alerts.detectors.threshold import INACTIVE, Condition, due
 from alerts.evaluation import (
+    AnomalyMemo,
     Buffer,
     EntityPairs,
     Grouped,
@@ -106,6 +107,7 @@ class Engine:
         self._agencies = {a.id: a.name for a in inventory.agencies}
         self.topology = Topology((e.ref, e.depends_on) for e in inventory.entities)
         self._pairs = Pairs()  # labels and heartbeats come from the inventory: match everything again
+        self._anomalies = AnomalyMemo()
         self._series.unmatch()
         self._entity_pairs = EntityPairs(len(self._down_rules))
         for key in self._entities:
@@ -323,6 +325,8 @@ class Engine:
         pairs, table = self._pairs, self._series
         found, where = threshold_candidates(batch, table, pairs)
         work = [(s, pairs.items[p].rank, p) for p, s in zip(found.tolist(), where.tolist(), strict=True)]
+        found, where = self._anomalies.candidates(batch, table, pairs)
+        work.extend((s, pairs.items[p].rank, p) for p, s in zip(found.tolist(), where.tolist(), strict=True))
         for s in np.flatnonzero(table.has_slow[batch.slots]).tolist():
             work.extend((s, pairs.items[p].rank, p) for p in table.slow[int(batch.slots[s])])
         if not work:
@@ -340,7 +344,7 @@ class Engine:
             if rule.type == "threshold":
                 new = advance_threshold(cond, rule, batch.ts[a:b].tolist(), batch.values[a:b].tolist(), now)
             elif rule.type == "anomaly":
-                new = self._anomaly(pair, cond, float(batch.values[b - 1]), end, now, open_alert is not None)
+                new = self._anomaly(p, cond, float(batch.values[b - 1]), end, now, open_alert is not None)
             else:
                 if extended != s:
                     buffer, extended = self._extend(pair, slots[s], batch.ts[a:b], batch.values[a:b]), s
@@ -368,14 +372,18 @@ class Engine:
         return buffer
 
     def _anomaly(
-        self, pair: Pair, cond: Condition, value: float, end: float, now: float, is_open: bool
+        self, p: int, cond: Condition, value: float, end: float, now: float, is_open: bool
     ) -> Condition | None:
+        pair = self._pairs.items[p]
         rule = pair.rule
         holiday, starts = self._same_hour(end, rule.weeks)
+        quarter = self._same_hour.cached_quarter(end)
         if holiday or not starts:
+            self._anomalies.remember(p, rule, quarter, None)
             return None
         assert pair.series_id is not None
         baseline = self._baseline(pair.series_id, starts)
+        self._anomalies.remember(p, rule, quarter, baseline)
         return anomaly_condition(cond, rule, baseline, value=value, end=end, now=now, is_open=is_open)
 
     def prime(self, series_id: int, key: SeriesKey, ts: np.ndarray, values: np.ndarray) -> None:

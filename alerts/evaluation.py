@@ -23,7 +23,6 @@ from alerts.detectors.window import counter_increase
 from alerts.last_seen import LastSeen
 from alerts.rules import OPS, Rule
 
-THRESHOLD_TYPES = ("threshold",)
 WINDOW_TYPES = ("percentile", "rate", "burn_rate")
 
 _OP_CODE = {op: code for code, op in enumerate(OPS)}
@@ -108,10 +107,11 @@ class SeriesTable:
         self.last_ts = np.full(1, np.nan)
         self.matched = np.zeros(1, dtype=bool)
         self.active = np.ones(1, dtype=bool)
-        self.has_slow = np.zeros(1, dtype=bool)  # a window or anomaly rule: judged per series
-        self.threshold_pairs = np.full((1, 1), -1, dtype=np.intp)
+        self.has_slow = np.zeros(1, dtype=bool)  # a window rule: judged per series
+        self.threshold_pairs = np.full((1, 1), -1, dtype=np.intp)  # slot -> its threshold pairs, -1 padded
+        self.anomaly_pairs = np.full((1, 1), -1, dtype=np.intp)
         self.pairs: list[list[int]] = [[]]  # slot -> its pairs, in rule order
-        self.slow: list[list[int]] = [[]]  # slot -> its window and anomaly pairs
+        self.slow: list[list[int]] = [[]]  # slot -> its window pairs
         self.horizon: list[float] = [0.0]
 
     def __len__(self) -> int:
@@ -155,21 +155,19 @@ class SeriesTable:
                 np.concatenate((a, np.zeros(more, dtype=bool))) for a in (self.matched, self.has_slow)
             )
             self.active = np.concatenate((self.active, np.ones(more, dtype=bool)))
-            wide = self.threshold_pairs.shape[1]
-            self.threshold_pairs = np.vstack((self.threshold_pairs, np.full((more, wide), -1, dtype=np.intp)))
+            self.threshold_pairs, self.anomaly_pairs = (
+                np.vstack((a, np.full((more, a.shape[1]), -1, dtype=np.intp)))
+                for a in (self.threshold_pairs, self.anomaly_pairs)
+            )
         return slot
 
     def set_pairs(self, slot: int, pairs: Pairs, indices: list[int]) -> None:
         rules = [pairs.items[i].rule for i in indices]
-        thresholds = [i for i, r in zip(indices, rules, strict=True) if r.type in THRESHOLD_TYPES]
-        if len(thresholds) > self.threshold_pairs.shape[1]:
-            wider = np.full((self.threshold_pairs.shape[0], len(thresholds)), -1, dtype=np.intp)
-            wider[:, : self.threshold_pairs.shape[1]] = self.threshold_pairs
-            self.threshold_pairs = wider
-        self.threshold_pairs[slot] = -1
-        self.threshold_pairs[slot, : len(thresholds)] = thresholds
+        by_type = {t: [i for i, r in zip(indices, rules, strict=True) if r.type == t] for t in ("threshold", "anomaly")}
+        self.threshold_pairs = _put(self.threshold_pairs, slot, by_type["threshold"])
+        self.anomaly_pairs = _put(self.anomaly_pairs, slot, by_type["anomaly"])
         self.pairs[slot] = indices
-        self.slow[slot] = [i for i, r in zip(indices, rules, strict=True) if r.type not in THRESHOLD_TYPES]
+        self.slow[slot] = [i for i, r in zip(indices, rules, strict=True) if r.type in WINDOW_TYPES]
         self.horizon[slot] = max((r.horizon_s for r in rules), default=0.0)
         self.matched[slot] = True
         self.active[slot] = bool(indices)
@@ -181,6 +179,18 @@ class SeriesTable:
         self.active[:] = True
         self.has_slow[:] = False
         self.threshold_pairs[:] = -1
+        self.anomaly_pairs[:] = -1
+
+
+def _put(table: np.ndarray, slot: int, row: list[int]) -> np.ndarray:
+    """`table` (slot -> pair indices, -1 padded) with `slot`'s row set, wider if the row needs it."""
+    if len(row) > table.shape[1]:
+        wider = np.full((table.shape[0], len(row)), -1, dtype=np.intp)
+        wider[:, : table.shape[1]] = table
+        table = wider
+    table[slot] = -1
+    table[slot, : len(row)] = row
+    return table
 
 
 @dataclass
@@ -405,6 +415,13 @@ class SameHour:
         local = datetime.fromtimestamp(at, self._zone).replace(minute=0, second=0, microsecond=0)
         return local.replace(tzinfo=None), local.fold
 
+    def cached_quarter(self, at: float) -> float:
+        """The quarter of an hour `at` falls in when its hour is cached for all of the quarter, else -1."""
+        quarter = at // self.QUARTER
+        if int(quarter) in self._quarters and at < (quarter + 1) * self.QUARTER - 0.001:
+            return quarter
+        return -1.0
+
     def __call__(self, at: float, weeks: int) -> tuple[bool, list[float]]:
         quarter = int(at // self.QUARTER)
         hour = self._quarters.get(quarter)
@@ -424,6 +441,79 @@ class SameHour:
                 self._answers.clear()
             found = self._answers[key] = same_hour_of_week(at, weeks=weeks, tz=self.tz, is_holiday=self.is_holiday)
         return found
+
+
+_DIRECTIONS = {"both": 0, "up": 1, "down": 2}
+
+
+class AnomalyMemo:
+    """Per anomaly pair: the baseline it was last judged against and the quarter of an hour that holds
+    for (-1: none), so that most samples are judged over arrays (`candidates`)."""
+
+    def __init__(self) -> None:
+        self.quarter = np.zeros(0)
+        self.usable = np.zeros(0, dtype=bool)  # not a holiday, and past weeks to compare with
+        self.median, self.scale, self.n = np.zeros(0), np.zeros(0), np.zeros(0)
+        self.min_history, self.mads, self.min_deviation = np.zeros(0), np.zeros(0), np.zeros(0)
+        self.direction = np.zeros(0, dtype=np.intp)
+
+    def _grow(self, size: int) -> None:
+        if size > self.quarter.size:
+            more = max(64, size, self.quarter.size)
+            for name in (
+                "quarter",
+                "usable",
+                "median",
+                "scale",
+                "n",
+                "min_history",
+                "mads",
+                "min_deviation",
+                "direction",
+            ):
+                a = getattr(self, name)
+                setattr(self, name, np.concatenate((a, np.full(more, -1 if name == "quarter" else 0, dtype=a.dtype))))
+
+    def remember(self, pair: int, rule: Rule, quarter: float, baseline: Baseline | None) -> None:
+        self._grow(pair + 1)
+        self.quarter[pair], self.usable[pair] = quarter, baseline is not None
+        if baseline is not None:
+            self.median[pair], self.scale[pair], self.n[pair] = baseline.median, baseline.scale, baseline.n
+        self.min_history[pair], self.mads[pair], self.min_deviation[pair] = (
+            rule.min_history,
+            rule.mads,
+            rule.min_deviation,
+        )
+        self.direction[pair] = _DIRECTIONS[rule.direction]
+
+    def candidates(self, batch: Grouped, table: SeriesTable, pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
+        """(pair, series position) of the anomaly pairs to judge in Python: their hour's baseline not at
+        hand, or an anomaly (or an open alert) to advance. The rest would be judged `None` or not
+        anomalous with nothing open, so `anomaly_condition` would return None."""
+        columns = table.anomaly_pairs[batch.slots]
+        flat = columns.ravel()
+        at = np.flatnonzero(flat >= 0)
+        if not at.size:
+            return at, at
+        pair = flat[at]
+        series = at // columns.shape[1] if columns.shape[1] > 1 else at
+        self._grow(len(pairs.items))
+        last = batch.ends[series] - 1
+        end, value = batch.ts[last], batch.values[last]
+        quarter = end // SameHour.QUARTER
+        known = (quarter == self.quarter[pair]) & (end < (quarter + 1) * SameHour.QUARTER - 0.001)
+        judged = self.usable[pair] & ~(self.n[pair] < self.min_history[pair]) & np.isfinite(value)
+        with np.errstate(invalid="ignore", divide="ignore"):  # pairs not judged yet have no baseline
+            deviation = value - self.median[pair]
+            score = deviation / self.scale[pair]
+            mads, least = self.mads[pair], self.min_deviation[pair]
+            hit = np.select(
+                [self.direction[pair] == 1, self.direction[pair] == 2],
+                [(score >= mads) & (deviation >= least), (-score >= mads) & (-deviation >= least)],
+                (np.abs(score) >= mads) & (np.abs(deviation) >= least),
+            )
+        need = ~known | (judged & (hit | pairs.open[pair]))
+        return pair[need], series[need]
 
 
 def anomaly_condition(
