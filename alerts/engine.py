@@ -414,7 +414,8 @@ class Engine:
         return found
 
     def _judge_down(self, slots: np.ndarray, now: float, changed: dict[str, Alert]) -> None:
-        """The `down` rules of these entities (LastSeen slots): only those down or with an alert open."""
+        """The `down` rules of these entities (LastSeen slots): Python only for those that may be down or
+        have an alert open."""
         if not self._down_rules or not slots.size:
             return
         self._entity_pairs.grow(len(self._seen))

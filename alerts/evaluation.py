@@ -443,76 +443,65 @@ class SameHour:
         return found
 
 
-_DIRECTIONS = {"both": 0, "up": 1, "down": 2}
-
-
 class AnomalyMemo:
-    """Per anomaly pair: the baseline it was last judged against and the quarter of an hour that holds
-    for (-1: none), so that most samples are judged over arrays (`candidates`)."""
+    """Per anomaly pair, from its last judgement in Python: the times its hour's baseline holds for
+    ([valid_from, valid_until), a quarter of an hour), whether that baseline can judge at all, and
+    bounds outside which a value may be an anomaly; so most samples are passed over arrays."""
+
+    FROM, UNTIL, UP, DOWN, JUDGES = range(5)
 
     def __init__(self) -> None:
-        self.quarter = np.zeros(0)
-        self.usable = np.zeros(0, dtype=bool)  # not a holiday, and past weeks to compare with
-        self.median, self.scale, self.n = np.zeros(0), np.zeros(0), np.zeros(0)
-        self.min_history, self.mads, self.min_deviation = np.zeros(0), np.zeros(0), np.zeros(0)
-        self.direction = np.zeros(0, dtype=np.intp)
+        self.memo = np.zeros((0, 5))
 
     def _grow(self, size: int) -> None:
-        if size > self.quarter.size:
-            more = max(64, size, self.quarter.size)
-            for name in (
-                "quarter",
-                "usable",
-                "median",
-                "scale",
-                "n",
-                "min_history",
-                "mads",
-                "min_deviation",
-                "direction",
-            ):
-                a = getattr(self, name)
-                setattr(self, name, np.concatenate((a, np.full(more, -1 if name == "quarter" else 0, dtype=a.dtype))))
+        if size > self.memo.shape[0]:  # new rows: never judged, so not known
+            more = np.tile([np.inf, -np.inf, np.inf, -np.inf, 0.0], (max(64, size, self.memo.shape[0]), 1))
+            self.memo = np.vstack((self.memo, more))
 
     def remember(self, pair: int, rule: Rule, quarter: float, baseline: Baseline | None) -> None:
         self._grow(pair + 1)
-        self.quarter[pair], self.usable[pair] = quarter, baseline is not None
-        if baseline is not None:
-            self.median[pair], self.scale[pair], self.n[pair] = baseline.median, baseline.scale, baseline.n
-        self.min_history[pair], self.mads[pair], self.min_deviation[pair] = (
-            rule.min_history,
-            rule.mads,
-            rule.min_deviation,
-        )
-        self.direction[pair] = _DIRECTIONS[rule.direction]
+        row = self.memo[pair]
+        known = quarter >= 0
+        row[self.FROM] = quarter * SameHour.QUARTER if known else np.inf
+        row[self.UNTIL] = (quarter + 1) * SameHour.QUARTER - 0.001 if known else -np.inf
+        judges = baseline is not None and not baseline.n < rule.min_history
+        row[self.JUDGES] = judges
+        row[self.UP], row[self.DOWN] = np.inf, -np.inf
+        if baseline is not None and judges:
+            # anomaly_verdict needs |value - median| >= min_deviation and >= mads x scale; a margin far
+            # above rounding keeps these bounds on the safe side (a few more go to Python, none less).
+            least = max(rule.min_deviation, rule.mads * baseline.scale)
+            margin = 1e-9 * (abs(least) + abs(baseline.median) + 1.0)
+            if rule.direction in ("up", "both"):
+                row[self.UP] = baseline.median + least - margin
+            if rule.direction in ("down", "both"):
+                row[self.DOWN] = baseline.median - least + margin
 
     def candidates(self, batch: Grouped, table: SeriesTable, pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
         """(pair, series position) of the anomaly pairs to judge in Python: their hour's baseline not at
-        hand, or an anomaly (or an open alert) to advance. The rest would be judged `None` or not
-        anomalous with nothing open, so `anomaly_condition` would return None."""
+        hand, a value that may be an anomaly, or an open alert to advance. For the rest
+        `anomaly_condition` would return None (not judged, or no anomaly and nothing open)."""
         columns = table.anomaly_pairs[batch.slots]
-        flat = columns.ravel()
-        at = np.flatnonzero(flat >= 0)
-        if not at.size:
-            return at, at
-        pair = flat[at]
-        series = at // columns.shape[1] if columns.shape[1] > 1 else at
+        if columns.shape[1] == 1:
+            pair = columns[:, 0]
+            series = np.flatnonzero(pair >= 0)
+            pair = pair[series]
+        else:
+            flat = columns.ravel()
+            at = np.flatnonzero(flat >= 0)
+            pair, series = flat[at], at // columns.shape[1]
+        if not pair.size:
+            return pair, series
         self._grow(len(pairs.items))
         last = batch.ends[series] - 1
-        end, value = batch.ts[last], batch.values[last]
-        quarter = end // SameHour.QUARTER
-        known = (quarter == self.quarter[pair]) & (end < (quarter + 1) * SameHour.QUARTER - 0.001)
-        judged = self.usable[pair] & ~(self.n[pair] < self.min_history[pair]) & np.isfinite(value)
-        with np.errstate(invalid="ignore", divide="ignore"):  # pairs not judged yet have no baseline
-            deviation = value - self.median[pair]
-            score = deviation / self.scale[pair]
-            mads, least = self.mads[pair], self.min_deviation[pair]
-            hit = np.select(
-                [self.direction[pair] == 1, self.direction[pair] == 2],
-                [(score >= mads) & (deviation >= least), (-score >= mads) & (-deviation >= least)],
-                (np.abs(score) >= mads) & (np.abs(deviation) >= least),
-            )
-        need = ~known | (judged & (hit | pairs.open[pair]))
+        end, value, memo = batch.ts[last], batch.values[last], self.memo[pair]
+        known = (end >= memo[:, self.FROM]) & (end < memo[:, self.UNTIL])
+        maybe = (
+            (value >= memo[:, self.UP])
+            | (value <= memo[:, self.DOWN])
+            | ((memo[:, self.JUDGES] > 0) & pairs.open[pair])
+        )
+        need = ~known | maybe
         return pair[need], series[need]
 
 
@@ -551,11 +540,11 @@ class EntityPairs:
             self.matched = np.concatenate((self.matched, np.zeros(more, dtype=bool)))
 
     def candidates(self, slots: np.ndarray, pairs: Pairs, seen: LastSeen, now: float) -> tuple[np.ndarray, np.ndarray]:
-        """Of these entities' pairs, (pair, entity slot) of those that are down or have an alert open, in
-        entity order then rule order. The others stay up with nothing open: nothing to do."""
+        """Of these entities' pairs, (pair, entity slot) of those that may be down or have an alert open,
+        in entity order then rule order. The others are up with nothing open: nothing to do."""
         columns = self.columns[slots]
         row, column = np.nonzero(columns >= 0)
         pair = columns[row, column]
         entity = slots[row]
-        hit = seen.down(entity, pairs.heartbeat[pair], now) | pairs.open[pair]
+        hit = seen.suspects(entity, pairs.heartbeat[pair], now) | pairs.open[pair]
         return pair[hit], entity[hit]

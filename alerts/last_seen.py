@@ -87,9 +87,8 @@ class LastSeen:
             self.last_seen[slot] = max(known or at, at)
         return slot
 
-    def down(self, slots: np.ndarray, heartbeats: np.ndarray, now: float) -> np.ndarray:
-        """Which entities are down now, as `detectors.heartbeat.liveness` judges one: offline with nothing
-        seen since, or silent past its heartbeat."""
-        last, offline = self.last_seen[slots], self.offline_at[slots]
-        is_offline = ~np.isnan(offline) & (np.isnan(last) | (last <= offline))
-        return is_offline | (~np.isnan(last) & (now - last > heartbeats))
+    def suspects(self, slots: np.ndarray, heartbeats: np.ndarray, now: float) -> np.ndarray:
+        """Which entities may be down now: silent past their heartbeat, never seen, or with an `offline`
+        on record. `detectors.heartbeat.liveness` has the last word on each; the others are up."""
+        silent = ~(now - self.last_seen[slots] <= heartbeats)
+        return silent | ~np.isnan(self.offline_at[slots])
