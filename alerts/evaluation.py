@@ -9,6 +9,7 @@ judges the newest sample against a baseline cached per series and hour.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -324,28 +325,28 @@ class Buffer:
         self._end += ts.size
         if self._end > self._start:
             live = self._ts[self._start : self._end]
-            self._start += int(np.searchsorted(live, live[-1] - self.horizon, side="right"))
+            self._start += int(live.searchsorted(live[-1] - self.horizon, side="right"))
 
-    def since(self, end: float, window_s: float | np.ndarray) -> np.ndarray:
+    def since(self, end: float, window_s: float) -> int:
         """Index of the first sample in (end - window_s, end], for `end` the newest sample."""
-        return np.searchsorted(self.ts, end - np.asarray(window_s), side="right")
+        return int(self._ts[self._start : self._end].searchsorted(end - window_s, side="right"))
 
 
 def quantile(values: np.ndarray, q: float) -> float:
     """`np.quantile(values, q)` (its default, linear method) of a non-empty array, without its overhead:
     the same partition, the same interpolation."""
     n = values.size
-    if not np.isfinite(values).all():
-        return float(np.quantile(values, q))
-    if n == 1:
-        return float(values[0])
     virtual = (n - 1) * q
     if virtual >= n - 1:
         below = above = -1
     else:
-        below = int(np.floor(virtual))
+        below = math.floor(virtual)
         above = below + 1
     arranged = np.partition(values, sorted({0, -1, below, above}))
+    if not (math.isfinite(arranged[0]) and math.isfinite(arranged[-1])):  # the least and the greatest (or NaN)
+        return float(np.quantile(values, q))
+    if n == 1:
+        return float(values[0])
     a, b = float(arranged[below]), float(arranged[above])
     gamma = virtual - below
     diff = b - a
@@ -356,13 +357,13 @@ def window_condition(cond: Condition, rule: Rule, buffer: Buffer, *, end: float,
     """A window rule's condition once the series' buffer holds the batch (`end` its newest sample);
     None when the window cannot be judged (too few samples)."""
     if rule.type == "percentile":
-        selected = buffer.values[int(buffer.since(end, rule.window_s)) :]
+        selected = buffer.values[buffer.since(end, rule.window_s) :]
         if selected.size == 0:
             return None
         value = quantile(selected, rule.quantile)
         return advance_by_rule(cond, rule, value=value, at=end, now=now)
     if rule.type == "rate":
-        start = int(buffer.since(end, rule.window_s))
+        start = buffer.since(end, rule.window_s)
         t, v = buffer.ts[start:], buffer.values[start:]
         if t.size < 2 or t[-1] <= t[0]:
             return None
@@ -373,7 +374,7 @@ def window_condition(cond: Condition, rule: Rule, buffer: Buffer, *, end: float,
     # the bad samples gives exactly the sum of the 0/1 floats that burn_rates() adds up.
     bad = np.asarray(compare(rule.bad_op, buffer.values, rule.bad_threshold))
     budget = 1.0 - rule.objective
-    starts = buffer.since(end, _burn_windows(rule)).tolist()
+    starts = buffer.ts.searchsorted(end - _burn_windows(rule), side="right").tolist()
     ratios = []
     for start in starts:
         n = bad.size - start
