@@ -163,13 +163,17 @@ class SeriesTable:
         return slot
 
     def set_pairs(self, slot: int, pairs: Pairs, indices: list[int]) -> None:
-        rules = [pairs.items[i].rule for i in indices]
-        by_type = {t: [i for i, r in zip(indices, rules, strict=True) if r.type == t] for t in ("threshold", "anomaly")}
+        by_type: dict[str, list[int]] = {"threshold": [], "anomaly": [], "window": []}
+        horizon = 0.0
+        for i in indices:
+            rule = pairs.items[i].rule
+            by_type["window" if rule.type in WINDOW_TYPES else rule.type].append(i)
+            horizon = max(horizon, rule.horizon_s)
         self.threshold_pairs = _put(self.threshold_pairs, slot, by_type["threshold"])
         self.anomaly_pairs = _put(self.anomaly_pairs, slot, by_type["anomaly"])
         self.pairs[slot] = indices
-        self.slow[slot] = [i for i, r in zip(indices, rules, strict=True) if r.type in WINDOW_TYPES]
-        self.horizon[slot] = max((r.horizon_s for r in rules), default=0.0)
+        self.slow[slot] = by_type["window"]
+        self.horizon[slot] = horizon
         self.matched[slot] = True
         self.active[slot] = bool(indices)
         self.has_slow[slot] = bool(self.slow[slot])
@@ -185,6 +189,8 @@ class SeriesTable:
 
 def _put(table: np.ndarray, slot: int, row: list[int]) -> np.ndarray:
     """`table` (slot -> pair indices, -1 padded) with `slot`'s row set, wider if the row needs it."""
+    if not row and table[slot, 0] < 0:
+        return table  # nothing there, nothing to put
     if len(row) > table.shape[1]:
         wider = np.full((table.shape[0], len(row)), -1, dtype=np.intp)
         wider[:, : table.shape[1]] = table
