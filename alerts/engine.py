@@ -17,6 +17,7 @@ from alerts.detectors.anomaly import Baseline, robust_baseline
 from alerts.detectors.heartbeat import heartbeat_s, liveness
 from alerts.detectors.threshold import INACTIVE, Condition, due
 from alerts.evaluation import (
+    WINDOW_TYPES,
     AnomalyMemo,
     Buffer,
     EntityPairs,
@@ -25,6 +26,7 @@ from alerts.evaluation import (
     Pairs,
     SameHour,
     SeriesTable,
+    WindowMemo,
     advance_threshold,
     anomaly_condition,
     group,
@@ -108,6 +110,7 @@ class Engine:
         self.topology = Topology((e.ref, e.depends_on) for e in inventory.entities)
         self._pairs = Pairs()  # labels and heartbeats come from the inventory: match everything again
         self._anomalies = AnomalyMemo()
+        self._windows = WindowMemo()
         self._series.unmatch()
         self._entity_pairs = EntityPairs(len(self._down_rules))
         for key in self._entities:
@@ -151,7 +154,9 @@ class Engine:
             ):
                 labels = self._labels(rule, key.kind, key.entity, key.labels_dict)
                 pair = Pair(rule, fingerprint(labels), labels, key.kind, key.entity, series_id, rank)
-                indices.append(self._pairs.add(pair, is_open=pair.fingerprint in self.alerts))
+                indices.append(index := self._pairs.add(pair, is_open=pair.fingerprint in self.alerts))
+                if rule.type in WINDOW_TYPES:
+                    self._windows.setup(index, rule)
             self._series.set_pairs(slot, self._pairs, indices)
         return slot
 
@@ -327,12 +332,17 @@ class Engine:
         work = [(s, pairs.items[p].rank, p) for p, s in zip(found.tolist(), where.tolist(), strict=True)]
         found, where = self._anomalies.candidates(batch, table, pairs)
         work.extend((s, pairs.items[p].rank, p) for p, s in zip(found.tolist(), where.tolist(), strict=True))
-        for s in np.flatnonzero(table.has_slow[batch.slots]).tolist():
-            work.extend((s, pairs.items[p].rank, p) for p in table.slow[int(batch.slots[s])])
+        found, where, deferred = self._windows.candidates(batch, table, pairs)
+        work.extend((s, pairs.items[p].rank, p) for p, s in zip(found.tolist(), where.tolist(), strict=True))
+        starts, ends, slots = batch.starts.tolist(), batch.ends.tolist(), batch.slots.tolist()
+        if deferred.size:
+            ts, values = batch.ts.tolist(), batch.values.tolist()
+            for s in deferred.tolist():
+                a, b = starts[s], ends[s]
+                self._buffer(slots[s]).defer(ts[a:b], values[a:b])
         if not work:
             return
         work.sort()
-        starts, ends, slots = batch.starts.tolist(), batch.ends.tolist(), batch.slots.tolist()
         buffer, extended = None, -1
         for s, _, p in work:
             pair = pairs.items[p]
@@ -347,9 +357,11 @@ class Engine:
                 new = self._anomaly(p, cond, float(batch.values[b - 1]), end, now, open_alert is not None)
             else:
                 if extended != s:
-                    buffer, extended = self._extend(pair, slots[s], batch.ts[a:b], batch.values[a:b]), s
+                    buffer, extended = self._buffer(slots[s]), s
+                    buffer.extend(batch.ts[a:b], batch.values[a:b])
                 assert buffer is not None
                 new = window_condition(cond, rule, buffer, end=end, now=now)
+                self._windows.remember(p, buffer)
             if new is not None:
                 self._apply(
                     rule,
@@ -363,12 +375,11 @@ class Engine:
                     series_id=pair.series_id,
                 )
 
-    def _extend(self, pair: Pair, slot: int, ts: np.ndarray, values: np.ndarray) -> Buffer:
-        assert pair.series_id is not None
-        buffer = self._buffers.get(pair.series_id)
+    def _buffer(self, slot: int) -> Buffer:
+        series_id = self._series.series_id(slot)
+        buffer = self._buffers.get(series_id)
         if buffer is None:
-            buffer = self._buffers[pair.series_id] = Buffer(self._series.horizon[slot])
-        buffer.extend(ts, values)
+            buffer = self._buffers[series_id] = Buffer(self._series.horizon[slot])
         return buffer
 
     def _anomaly(

@@ -111,9 +111,14 @@ class SeriesTable:
         self.has_slow = np.zeros(1, dtype=bool)  # a window rule: judged per series
         self.threshold_pairs = np.full((1, 1), -1, dtype=np.intp)  # slot -> its threshold pairs, -1 padded
         self.anomaly_pairs = np.full((1, 1), -1, dtype=np.intp)
+        self.window_pairs = np.full((1, 1), -1, dtype=np.intp)
         self.pairs: list[list[int]] = [[]]  # slot -> its pairs, in rule order
         self.slow: list[list[int]] = [[]]  # slot -> its window pairs
         self.horizon: list[float] = [0.0]
+        self._series_ids: list[int] = [-1]
+
+    def series_id(self, slot: int) -> int:
+        return self._series_ids[slot]
 
     def __len__(self) -> int:
         return len(self._slot_of)
@@ -145,6 +150,7 @@ class SeriesTable:
         if found is not None:
             return found
         slot = self._slot_of[series_id] = len(self._slot_of) + 1
+        self._series_ids.append(series_id)
         self._stale = True
         self.pairs.append([])
         self.slow.append([])
@@ -156,9 +162,9 @@ class SeriesTable:
                 np.concatenate((a, np.zeros(more, dtype=bool))) for a in (self.matched, self.has_slow)
             )
             self.active = np.concatenate((self.active, np.ones(more, dtype=bool)))
-            self.threshold_pairs, self.anomaly_pairs = (
+            self.threshold_pairs, self.anomaly_pairs, self.window_pairs = (
                 np.vstack((a, np.full((more, a.shape[1]), -1, dtype=np.intp)))
-                for a in (self.threshold_pairs, self.anomaly_pairs)
+                for a in (self.threshold_pairs, self.anomaly_pairs, self.window_pairs)
             )
         return slot
 
@@ -171,6 +177,7 @@ class SeriesTable:
             horizon = max(horizon, rule.horizon_s)
         self.threshold_pairs = _put(self.threshold_pairs, slot, by_type["threshold"])
         self.anomaly_pairs = _put(self.anomaly_pairs, slot, by_type["anomaly"])
+        self.window_pairs = _put(self.window_pairs, slot, by_type["window"])
         self.pairs[slot] = indices
         self.slow[slot] = by_type["window"]
         self.horizon[slot] = horizon
@@ -185,6 +192,7 @@ class SeriesTable:
         self.has_slow[:] = False
         self.threshold_pairs[:] = -1
         self.anomaly_pairs[:] = -1
+        self.window_pairs[:] = -1
 
 
 def _put(table: np.ndarray, slot: int, row: list[int]) -> np.ndarray:
@@ -306,16 +314,37 @@ class Buffer:
         self._ts = np.empty(capacity)
         self._values = np.empty(capacity)
         self._start = self._end = 0
+        self._later_ts: list[float] = []  # deferred samples (`defer`), appended before the buffer is read
+        self._later_values: list[float] = []
 
     @property
     def ts(self) -> np.ndarray:
+        if self._later_ts:
+            self._catch_up()
         return self._ts[self._start : self._end]
 
     @property
     def values(self) -> np.ndarray:
+        if self._later_ts:
+            self._catch_up()
         return self._values[self._start : self._end]
 
+    def defer(self, ts: list[float], values: list[float]) -> None:
+        """Samples to append, cheaply, when the buffer is next read or extended (a window that cannot
+        breach is not read)."""
+        self._later_ts += ts
+        self._later_values += values
+        if len(self._later_ts) > 256:
+            self._catch_up()
+
+    def _catch_up(self) -> None:
+        ts, values = np.array(self._later_ts), np.array(self._later_values)
+        self._later_ts, self._later_values = [], []
+        self.extend(ts, values)
+
     def extend(self, ts: np.ndarray, values: np.ndarray) -> None:
+        if self._later_ts:
+            self._catch_up()
         if self._end > self._start and ts.size and ts[0] < self._ts[self._end - 1]:
             keep = ts > self._ts[self._end - 1]  # late samples do not rewrite the past the rules already judged
             ts, values = ts[keep], values[keep]
@@ -335,7 +364,68 @@ class Buffer:
 
     def since(self, end: float, window_s: float) -> int:
         """Index of the first sample in (end - window_s, end], for `end` the newest sample."""
-        return int(self._ts[self._start : self._end].searchsorted(end - window_s, side="right"))
+        return int(self.ts.searchsorted(end - window_s, side="right"))
+
+
+class WindowMemo:
+    """Per window pair, the newest time one of its series' samples was notable: one that can make the
+    window breach (a bad sample for a burn rate; for a percentile, a value beyond the threshold or
+    within a hair of it). While no alert is open and no notable sample is in the window, the rule would
+    judge it inactive, so it is passed over arrays and its samples wait in the buffer (`defer`).
+    +inf: not known yet, or a rule this cannot tell for (a rate, `==`, `!=`): judged in Python."""
+
+    def __init__(self) -> None:
+        self.op = np.zeros(0, dtype=np.intp)
+        self.level = np.zeros(0)
+        self.reach = np.zeros(0)  # how far back a notable sample still counts
+        self.mark = np.zeros(0)
+
+    def setup(self, pair: int, rule: Rule) -> None:
+        if pair >= self.mark.size:
+            more = max(64, pair + 1, self.mark.size)
+            self.op = np.concatenate((self.op, np.zeros(more, dtype=np.intp)))
+            self.level = np.concatenate((self.level, np.zeros(more)))
+            self.reach = np.concatenate((self.reach, np.zeros(more)))
+            self.mark = np.concatenate((self.mark, np.full(more, np.inf)))
+        self.mark[pair] = np.inf
+        margin = 1e-9 * (abs(rule.threshold) + 1.0)  # far above rounding: p95 <= the window's greatest value
+        if rule.type == "burn_rate" and all(factor > 0 for _, _, factor in rule.windows):
+            # burning needs a bad sample in a short window: a share of 0 never reaches a factor above 0
+            self.op[pair], self.level[pair] = op_code(rule.bad_op), rule.bad_threshold
+            self.reach[pair] = max(short_s for _, short_s, _ in rule.windows)
+        elif rule.type == "percentile" and rule.op in (">", ">="):
+            self.op[pair], self.level[pair], self.reach[pair] = op_code(">="), rule.threshold - margin, rule.window_s
+        elif rule.type == "percentile" and rule.op in ("<", "<="):
+            self.op[pair], self.level[pair], self.reach[pair] = op_code("<="), rule.threshold + margin, rule.window_s
+        else:
+            self.reach[pair] = np.inf  # never passed over: the mark stays +inf
+
+    def remember(self, pair: int, buffer: Buffer) -> None:
+        """After a judgement in Python: the newest notable sample in the buffer (-inf: none)."""
+        if self.reach[pair] == np.inf:
+            return
+        notable = np.flatnonzero(breached(self.op[pair], buffer.values, self.level[pair]))
+        self.mark[pair] = buffer.ts[notable[-1]] if notable.size else -np.inf
+
+    def candidates(self, batch: Grouped, table: SeriesTable, pairs: Pairs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(pair, series position) of the window pairs to judge in Python, and the series positions
+        whose window pairs can all be passed over (their samples to defer)."""
+        columns = table.window_pairs[batch.sample_slots]
+        flat = columns.ravel()
+        at = np.flatnonzero(flat >= 0)
+        if not at.size:
+            return at, at, at
+        pair, sample = flat[at], at // columns.shape[1]
+        notable = breached(self.op[pair], batch.values[sample], self.level[pair])
+        np.maximum.at(self.mark, pair[notable], batch.ts[sample[notable]])
+        per_series = table.window_pairs[batch.slots]
+        flat = per_series.ravel()
+        at = np.flatnonzero(flat >= 0)
+        pair, series = flat[at], at // per_series.shape[1]
+        end = batch.ts[batch.ends[series] - 1]
+        run = ~(self.mark[pair] <= end - self.reach[pair]) | pairs.open[pair]
+        judged = np.unique(series[run])
+        return pair[run], series[run], np.setdiff1d(series, judged, assume_unique=False)
 
 
 def quantile(values: np.ndarray, q: float) -> float:

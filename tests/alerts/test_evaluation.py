@@ -239,7 +239,23 @@ KEYS: dict[int, SeriesKey] = {
     15: SeriesKey("service", "dvc-portal", "error_rate_pct", (("probe", "b"),)),
 }
 SERIES = [*KEYS, 13]  # 13: a series whose key is not known (yet)
-VALUES = [0.0, 0.4, 1.0, 3.0, 8.0, 12.0, 18.0, 25.0, 70.0, 80.0, 160.0, 250.0, 1500.0, 2500.0, 5000.0]
+VALUES = [0.0, 0.4, 1.0, 3.0, 8.0, 12.0, 18.0, 25.0, 70.0, 80.0, 160.0, 250.0, 1500.0, 2500.0, 3000.5, 3500.0, 5000.0]
+# A quiet step: every series healthy, so windows empty of bad samples and alerts resolve.
+HEALTHY = {
+    1: 1.0,
+    2: 0.1,
+    3: 20.0,
+    4: 60.0,
+    5: 50.0,
+    6: 1.0,
+    7: 400.0,
+    8: 1.0,
+    9: 10.0,
+    10: 60.0,
+    11: 5.0,
+    14: 50.0,
+    15: 0.3,
+}
 ENTITIES = [("kiosk", "kiosk-pv-01"), ("kiosk", "kiosk-pv-02"), ("link", "wan-xa-phu-vang"), ("kiosk", "kiosk-x")]
 
 
@@ -259,7 +275,7 @@ step = st.tuples(
     st.lists(st.tuples(st.sampled_from(SERIES), st.integers(-40, 0), st.sampled_from(VALUES)), max_size=10),
     st.lists(st.tuples(st.sampled_from(ENTITIES), st.sampled_from(["online", "offline"])), max_size=2),
     st.sampled_from([0, 1, 5, 20, 45, 90, 200, 400]),
-    st.sampled_from(["batch", "batch", "tick", "both", "inventory"]),
+    st.sampled_from(["batch", "batch", "tick", "both", "inventory", "quiet", "quiet"]),
 )
 
 
@@ -274,6 +290,8 @@ def test_batches_judged_over_arrays_give_the_transitions_of_one_sample_at_a_time
     now = T0
     for rows, told, dt, what in steps:
         now += dt
+        if what == "quiet":
+            rows = [(sid, 0, value) for sid, value in HEALTHY.items()]
         ids = np.array([r[0] for r in rows], dtype=np.int32)
         ts = np.array([now + r[1] for r in rows], dtype=np.float64)
         values = np.array([r[2] for r in rows], dtype=np.float64)
@@ -288,7 +306,7 @@ def test_batches_judged_over_arrays_give_the_transitions_of_one_sample_at_a_time
             out = []
             if what == "inventory":
                 engine.set_inventory(inventory)  # matched again, windows and liveness kept
-            if what != "tick":
+            if what != "tick":  # quiet steps are batches too
                 out += engine.observe(ids, ts, values, KEYS.get, statuses=statuses, seen=seen, now=now)
             if what in ("tick", "both"):
                 out += engine.tick(now)
@@ -356,3 +374,23 @@ SAME_HOUR = {tz: SameHour(tz, is_holiday) for tz in ZONES}  # shared across exam
 def test_same_hour_cached_per_quarter_answers_as_same_hour_of_week(tz, around, offset, weeks):
     at = around + offset
     assert SAME_HOUR[tz](at, weeks) == same_hour_of_week(at, weeks=weeks, tz=tz, is_holiday=is_holiday)
+
+
+def test_a_burn_rate_that_starts_as_old_good_samples_leave_its_long_window():
+    # No new bad sample when it fires: the 6 h window's old good samples expire while the one bad
+    # sample is still in the 30 min window, so the pair can be passed over only while none is there.
+    inventory = parse_inventory(inventory_yaml(1))
+    engines = [cls(load_rules(), inventory, start=T0) for cls in (Engine, ReferenceEngine)]
+    bad_at = T0 + 6 * 3600 - 500
+    batches = [[(T0 + 10 * i, 1.0) for i in range(100)]]
+    batches += [[(bad_at - 3000 + 60 * i, 1.0)] for i in range(14)]  # 14 good in the last hour, none in 30 min
+    batches += [[(bad_at, 0.0)]] + [[(bad_at + 300 * k, 1.0)] for k in range(1, 6)]
+    fired = []
+    for rows in batches:
+        now = max(t for t, _ in rows)
+        ids = np.full(len(rows), 8, dtype=np.int32)
+        ts, values = np.array([t for t, _ in rows]), np.array([v for _, v in rows])
+        outs = [e.observe(ids, ts, values, KEYS.get, now=now) for e in engines]
+        assert [snapshot(a) for a in outs[0]] == [snapshot(a) for a in outs[1]]
+        fired += [(a.rule, a.state, now - bad_at) for a in outs[0] if a.rule == "service_availability_burn"]
+    assert fired == [("service_availability_burn", "firing", 1500.0)]
