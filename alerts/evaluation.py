@@ -10,6 +10,7 @@ judges the newest sample against a baseline cached per series and hour.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -314,8 +315,8 @@ class Buffer:
         self._ts = np.empty(capacity)
         self._values = np.empty(capacity)
         self._start = self._end = 0
-        self._later_ts: list[float] = []  # deferred samples (`defer`), appended before the buffer is read
-        self._later_values: list[float] = []
+        self._later_ts = array("d")  # deferred samples (`defer`), appended before the buffer is read
+        self._later_values = array("d")
 
     @property
     def ts(self) -> np.ndarray:
@@ -332,14 +333,14 @@ class Buffer:
     def defer(self, ts: list[float], values: list[float]) -> None:
         """Samples to append, cheaply, when the buffer is next read or extended (a window that cannot
         breach is not read)."""
-        self._later_ts += ts
-        self._later_values += values
-        if len(self._later_ts) > 256:
+        self._later_ts.extend(ts)
+        self._later_values.extend(values)
+        if len(self._later_ts) > 64:  # bounded: 1 kB a series at most
             self._catch_up()
 
     def _catch_up(self) -> None:
-        ts, values = np.array(self._later_ts), np.array(self._later_values)
-        self._later_ts, self._later_values = [], []
+        ts, values = np.frombuffer(self._later_ts), np.frombuffer(self._later_values)
+        self._later_ts, self._later_values = array("d"), array("d")
         self.extend(ts, values)
 
     def extend(self, ts: np.ndarray, values: np.ndarray) -> None:

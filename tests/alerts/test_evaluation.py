@@ -345,18 +345,30 @@ def test_quantile_is_numpys_to_the_bit(values, q):
     assert np.array_equal([got], [expected], equal_nan=True) and np.signbit(got) == np.signbit(expected)
 
 
-@given(st.lists(st.lists(st.integers(0, 50), max_size=8), max_size=30), st.sampled_from([0.0, 5.0, 30.0]))
+@given(
+    st.lists(st.tuples(st.lists(st.integers(0, 50), max_size=8), st.booleans()), max_size=40),
+    st.sampled_from([0.0, 5.0, 30.0]),
+)
 def test_a_buffer_keeps_what_one_concatenated_array_would(chunks, horizon):
-    buffer, kept_ts = Buffer(horizon, capacity=2), np.empty(0)
-    for chunk in chunks:
+    def step(kept: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        if kept.size and ts.size and ts[0] < kept[-1]:
+            ts = ts[ts > kept[-1]]
+        kept = np.concatenate((kept, ts))
+        return kept[np.searchsorted(kept, kept[-1] - horizon, side="right") :] if kept.size else kept
+
+    buffer, kept, pending = Buffer(horizon, capacity=2), np.empty(0), np.empty(0)
+    for chunk, defer in chunks:
         ts = np.array(sorted(chunk), dtype=np.float64)
+        if defer:  # the engine defers only samples newer than any it gave the buffer
+            ts = ts[ts > max(kept[-1] if kept.size else -1.0, pending[-1] if pending.size else -1.0)]
+            buffer.defer(ts.tolist(), (ts * 10).tolist())
+            pending = np.concatenate((pending, ts))
+            continue
         buffer.extend(ts, ts * 10)
-        if kept_ts.size and ts.size and ts[0] < kept_ts[-1]:
-            ts = ts[ts > kept_ts[-1]]
-        kept_ts = np.concatenate((kept_ts, ts))
-        if kept_ts.size:
-            kept_ts = kept_ts[np.searchsorted(kept_ts, kept_ts[-1] - horizon, side="right") :]
-        assert buffer.ts.tolist() == kept_ts.tolist() and buffer.values.tolist() == (kept_ts * 10).tolist()
+        kept, pending = step(step(kept, pending), ts), np.empty(0)
+        assert buffer.ts.tolist() == kept.tolist() and buffer.values.tolist() == (kept * 10).tolist()
+    kept = step(kept, pending)
+    assert buffer.ts.tolist() == kept.tolist() and buffer.values.tolist() == (kept * 10).tolist()
 
 
 ZONES = ["Asia/Ho_Chi_Minh", "Europe/Berlin", "Australia/Lord_Howe", "Asia/Kathmandu", "America/St_Johns"]
