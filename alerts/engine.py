@@ -334,6 +334,8 @@ class Engine:
         work.extend((s, pairs.items[p].rank, p) for p, s in zip(found.tolist(), where.tolist(), strict=True))
         found, where, deferred = self._windows.candidates(batch, table, pairs)
         work.extend((s, pairs.items[p].rank, p) for p, s in zip(found.tolist(), where.tolist(), strict=True))
+        if not work and not deferred.size:
+            return
         starts, ends, slots = batch.starts.tolist(), batch.ends.tolist(), batch.slots.tolist()
         if deferred.size:
             ts, values = batch.ts.tolist(), batch.values.tolist()
