@@ -226,6 +226,7 @@ def run(setup: Setup, size: int, samples: int, repeats: int) -> list[float]:
         batch = next(feed)
         observe(batch)
         unseen.difference_update(batch.ids.tolist())
+    observe(next(feed))  # and the batch after the last new series (an engine may index them then)
     figures = []
     for _ in range(repeats):
         cpu, n = 0.0, 0
