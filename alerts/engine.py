@@ -365,17 +365,7 @@ class Engine:
                 new = window_condition(cond, rule, buffer, end=end, now=now)
                 self._windows.remember(p, buffer)
             if new is not None:
-                self._apply(
-                    rule,
-                    pair.fingerprint,
-                    pair.labels,
-                    pair.kind,
-                    pair.entity,
-                    new,
-                    now,
-                    changed,
-                    series_id=pair.series_id,
-                )
+                self._apply_pair(pair, new, now, changed)
 
     def _buffer(self, slot: int) -> Buffer:
         series_id = self._series.series_id(slot)
@@ -454,19 +444,16 @@ class Engine:
                 cond = Condition(INACTIVE, None, 0.0)
             if open_alert is None and not state.down:
                 continue
-            self._apply(
-                pair.rule,
-                pair.fingerprint,
-                pair.labels,
-                pair.kind,
-                pair.entity,
-                cond,
-                now,
-                changed,
-                reason=state.reason,
-            )
+            self._apply_pair(pair, cond, now, changed, reason=state.reason)
 
     # -- state changes -----------------------------------------------------------------------------
+
+    def _apply_pair(
+        self, pair: Pair, cond: Condition, now: float, changed: dict[str, Alert], reason: str | None = None
+    ) -> None:
+        """`_apply` for a matched pair (a series' rule or an entity's `down` rule)."""
+        rule, fp, labels, kind, entity_id = pair.rule, pair.fingerprint, pair.labels, pair.kind, pair.entity
+        self._apply(rule, fp, labels, kind, entity_id, cond, now, changed, series_id=pair.series_id, reason=reason)
 
     def _apply(
         self,
