@@ -7,17 +7,33 @@ persists and dispatches the alerts it returns. The detectors it calls are pure f
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
 
 from alerts.alert import FIRING, PENDING, RESOLVED, Alert, alert_labels, fingerprint
-from alerts.detectors.anomaly import same_hour_of_week, seasonal_anomaly
-from alerts.detectors.burn_rate import burn_rates, is_burning
+from alerts.detectors.anomaly import Baseline, robust_baseline
 from alerts.detectors.heartbeat import heartbeat_s, liveness
-from alerts.detectors.threshold import INACTIVE, Condition, advance, compare, due
-from alerts.detectors.window import rate, window_quantile
+from alerts.detectors.threshold import INACTIVE, Condition, due
+from alerts.evaluation import (
+    WINDOW_TYPES,
+    AnomalyMemo,
+    Buffer,
+    EntityPairs,
+    Grouped,
+    Pair,
+    Pairs,
+    SameHour,
+    SeriesTable,
+    WindowMemo,
+    advance_threshold,
+    anomaly_condition,
+    group,
+    threshold_candidates,
+    window_condition,
+)
+from alerts.last_seen import LastSeen
 from alerts.rules import Rule
 from alerts.texts import render
 from alerts.topology import Topology
@@ -38,38 +54,15 @@ def _no_baseline(series_id: int, starts: list[float]) -> np.ndarray:
     return np.empty(0)
 
 
+def _none(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
 def format_duration(seconds: float) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
-
-
-@dataclass
-class _Buffer:
-    """Recent samples of one series, as long as its rules' windows need."""
-
-    ts: np.ndarray
-    values: np.ndarray
-    horizon: float
-
-    def extend(self, ts: np.ndarray, values: np.ndarray) -> None:
-        if self.ts.size and ts.size and ts[0] < self.ts[-1]:
-            keep = ts > self.ts[-1]  # late samples do not rewrite the past the rules already judged
-            ts, values = ts[keep], values[keep]
-        ts_all = np.concatenate((self.ts, ts))
-        values_all = np.concatenate((self.values, values))
-        if ts_all.size:
-            start = np.searchsorted(ts_all, ts_all[-1] - self.horizon, side="right")
-            ts_all, values_all = ts_all[start:], values_all[start:]
-        self.ts, self.values = ts_all, values_all
-
-
-def _advance_by_rule(cond: Condition, rule: Rule, *, value: float, at: float, now: float) -> Condition:
-    """One observation judged against the rule's own operator, threshold, clear level and `for`."""
-    return advance(
-        cond, value=value, at=at, now=now, op=rule.op, threshold=rule.threshold, clear=rule.clear, for_s=rule.for_s
-    )
 
 
 class Engine:
@@ -95,12 +88,11 @@ class Engine:
         self.alerts: dict[str, Alert] = {}  # open alerts by fingerprint
         self._by_ref: dict[str, set[str]] = {}
         self._down: dict[str, set[str]] = {}  # entity ref -> fingerprints of its firing `down` alerts
-        self._live: dict[tuple[str, str], list[float | None]] = {}  # (kind, id) -> [last_seen, offline_at]
-        self._heard: dict[tuple[str, str], float] = {}  # (kind, id) -> newest sample or status seen by this engine
-        self._buffers: dict[int, _Buffer] = {}
-        self._last_ts: dict[int, float] = {}  # newest sample judged, per series
-        self._series_rules: dict[int, list[tuple[Rule, str, dict[str, str]]]] = {}
-        self._baseline_cache: dict[tuple[int, float], np.ndarray] = {}
+        self._seen = LastSeen()
+        self._buffers: dict[int, Buffer] = {}
+        self._series = SeriesTable()  # per series: its rules' pairs, the newest sample judged
+        self._baseline_cache: dict[tuple[int, float], Baseline] = {}
+        self._same_hour = SameHour(timezone, is_holiday)
         self._series_rule_index: dict[str, list[Rule]] = {}
         self._down_rules = [r for r in rules if r.type == "down"]
         for rule in rules:
@@ -116,9 +108,13 @@ class Engine:
         self._sites = {s.id: s.name for s in inventory.sites}
         self._agencies = {a.id: a.name for a in inventory.agencies}
         self.topology = Topology((e.ref, e.depends_on) for e in inventory.entities)
-        self._series_rules.clear()
+        self._pairs = Pairs()  # labels and heartbeats come from the inventory: match everything again
+        self._anomalies = AnomalyMemo()
+        self._windows = WindowMemo()
+        self._series.unmatch()
+        self._entity_pairs = EntityPairs(len(self._down_rules))
         for key in self._entities:
-            self._live.setdefault(key, [self.start, None])
+            self._seen.slot(key, self.start)
 
     def entity(self, kind: str, entity_id: str) -> Entity | None:
         return self._entities.get((kind, entity_id))
@@ -148,16 +144,33 @@ class Engine:
             rule_labels=rule.labels,
         )
 
-    def _rules_for(self, series_id: int, key: SeriesKey) -> list[tuple[Rule, str, dict[str, str]]]:
-        found = self._series_rules.get(series_id)
-        if found is None:
-            found = []
-            for rule in self._series_rule_index.get(key.metric, ()):
-                if self._matches(rule, key.kind, key.entity):
-                    labels = self._labels(rule, key.kind, key.entity, key.labels_dict)
-                    found.append((rule, fingerprint(labels), labels))
-            self._series_rules[series_id] = found
-        return found
+    def _match_series(self, series_id: int, key: SeriesKey) -> int:
+        """The series' slot, its rules matched to the inventory (once, until the inventory changes)."""
+        slot = self._series.slot(series_id)
+        if not self._series.matched[slot]:
+            indices = []
+            for rank, rule in enumerate(
+                r for r in self._series_rule_index.get(key.metric, ()) if self._matches(r, key.kind, key.entity)
+            ):
+                labels = self._labels(rule, key.kind, key.entity, key.labels_dict)
+                pair = Pair(rule, fingerprint(labels), labels, key.kind, key.entity, series_id, rank)
+                indices.append(index := self._pairs.add(pair, is_open=pair.fingerprint in self.alerts))
+                if rule.type in WINDOW_TYPES:
+                    self._windows.setup(index, rule)
+            self._series.set_pairs(slot, self._pairs, indices)
+        return slot
+
+    def _match_entity(self, slot: int) -> None:
+        kind, entity_id = self._seen.keys[slot]
+        entity = self._entities.get((kind, entity_id))
+        for column, rule in enumerate(self._down_rules):
+            if self._matches(rule, kind, entity_id):
+                labels = self._labels(rule, kind, entity_id, None)
+                pair = Pair(rule, fingerprint(labels), labels, kind, entity_id, None, column)
+                heartbeat = heartbeat_s(entity.interval_s if entity else None, rule.heartbeat_s)
+                index = self._pairs.add(pair, is_open=pair.fingerprint in self.alerts, heartbeat=heartbeat)
+                self._entity_pairs.columns[slot, column] = index
+        self._entity_pairs.matched[slot] = True
 
     # -- restoring after a restart ---------------------------------------------------------------
 
@@ -168,7 +181,7 @@ class Engine:
         is gone (now resolved)."""
         for kind, entity_id, last_seen, offline_at in liveness_rows:
             if (kind, entity_id) in self._entities or last_seen is not None:
-                self._live[(kind, entity_id)] = [last_seen if last_seen is not None else self.start, offline_at]
+                self._seen.set((kind, entity_id), last_seen if last_seen is not None else self.start, offline_at)
         names = {r.name for r in self.rules}
         gone = []
         for alert in alerts:
@@ -183,6 +196,7 @@ class Engine:
 
     def _index(self, alert: Alert) -> None:
         self.alerts[alert.fingerprint] = alert
+        self._pairs.set_open(alert.fingerprint, True)
         self._by_ref.setdefault(alert.ref, set()).add(alert.fingerprint)
         rule = self._rule(alert.rule)
         if rule is not None and rule.down and alert.state == FIRING:
@@ -190,6 +204,7 @@ class Engine:
 
     def _unindex(self, alert: Alert) -> None:
         self.alerts.pop(alert.fingerprint, None)
+        self._pairs.set_open(alert.fingerprint, False)
         refs = self._by_ref.get(alert.ref)
         if refs is not None:
             refs.discard(alert.fingerprint)
@@ -225,45 +240,21 @@ class Engine:
         changed: dict[str, Alert] = {}
         down_before = set(self._down)
         if len(series_ids):
-            order = np.lexsort((ts, series_ids))
-            sids, ts_sorted, values_sorted = series_ids[order], ts[order], values[order]
-            uniq, starts = np.unique(sids, return_index=True)
-            ends = np.append(starts[1:], sids.size)
-            for sid, a, b in zip(uniq.tolist(), starts.tolist(), ends.tolist(), strict=True):
-                cached = self._series_rules.get(sid)
-                if cached is not None and not cached:
-                    continue
-                last = self._last_ts.get(sid)
-                if last is not None and ts_sorted[b - 1] <= last:
-                    continue  # nothing newer than what was judged (a redelivery, or a late sample)
-                key = key_of(sid)
-                if key is None:
-                    continue
-                t, v = ts_sorted[a:b], values_sorted[a:b]
-                if last is not None:
-                    newer = t > last
-                    t, v = t[newer], v[newer]
-                self._last_ts[sid] = float(t[-1])
-                self._eval_series(sid, key, t, v, now, changed)
-        touched: set[tuple[str, str]] = set()
-        for (kind, entity_id), last in (seen or {}).items():
-            live = self._live.setdefault((kind, entity_id), [last, None])
-            if live[0] is None or last > live[0]:
-                live[0] = last
-            self._heard[(kind, entity_id)] = max(last, self._heard.get((kind, entity_id), last))
-            if live[1] is not None and last > live[1]:
-                live[1] = None
-            touched.add((kind, entity_id))
-        for status in statuses:
-            live = self._live.setdefault((status.kind, status.entity), [None, None])
-            if status.status == "offline":
-                live[1] = status.ts
-            else:
-                live[1] = None
-                live[0] = max(live[0] or status.ts, status.ts)
-            touched.add((status.kind, status.entity))
-        for kind, entity_id in touched:
-            self._eval_down_entity(kind, entity_id, now, changed)
+
+            def match(series_id: int) -> int | None:
+                key = key_of(series_id)
+                return None if key is None else self._match_series(series_id, key)
+
+            batch = group(series_ids, ts, values, self._series, match)
+            if batch is not None:
+                self._judge_series(batch, now, changed)
+        touched = self._seen.saw(seen) if seen else np.empty(0, dtype=np.intp)
+        told = [self._seen.status((s.kind, s.entity), s.status, s.ts) for s in statuses]
+        if told:
+            touched = np.concatenate((touched, told))
+            _, first = np.unique(touched, return_index=True)
+            touched = touched[np.sort(first)]  # each entity once, in the order first heard of
+        self._judge_down(touched, now, changed)
         self._topology(down_before, changed)
         self._inhibition(changed)
         self._extend_holds(now)
@@ -280,8 +271,7 @@ class Engine:
                     new = due(alert.cond, now=now, for_s=rule.for_s)
                     if new is not alert.cond:
                         self._apply(rule, alert.fingerprint, alert.labels, alert.kind, alert.entity, new, now, changed)
-        for kind, entity_id in list(self._live):
-            self._eval_down_entity(kind, entity_id, now, changed)
+        self._judge_down(np.arange(len(self._seen)), now, changed)
         for alert in list(self.alerts.values()):
             if alert.clearing_since is not None:
                 rule = self._rule(alert.rule)
@@ -313,8 +303,8 @@ class Engine:
         for root in self.topology.ancestors(ref):
             kind, _, entity_id = root.partition("/")
             entity = self._entities.get((kind, entity_id))
-            live = self._live.get((kind, entity_id))
-            heard = self._heard.get((kind, entity_id))  # real evidence, not the start-up assumption
+            live = self._seen.get((kind, entity_id))
+            heard = self._seen.heard_at((kind, entity_id))  # real evidence, not the start-up assumption
             if entity is None or entity.interval_s is None or live is None or heard is None:
                 return False
             if live[1] is not None or now - heard > 1.5 * entity.interval_s:
@@ -335,88 +325,79 @@ class Engine:
                     due = fires_at if due is None else max(due, fires_at)
         return due
 
-    def _eval_series(
-        self, sid: int, key: SeriesKey, ts: np.ndarray, values: np.ndarray, now: float, changed: dict[str, Alert]
-    ) -> None:
-        rules = self._rules_for(sid, key)
-        if not rules:
+    def _judge_series(self, batch: Grouped, now: float, changed: dict[str, Alert]) -> None:
+        """Advance the conditions that can change, per series in id order and per series in rule order."""
+        pairs, table = self._pairs, self._series
+        found, where = threshold_candidates(batch, table, pairs)
+        work = [(s, pairs.items[p].rank, p) for p, s in zip(found.tolist(), where.tolist(), strict=True)]
+        found, where = self._anomalies.candidates(batch, table, pairs)
+        work.extend((s, pairs.items[p].rank, p) for p, s in zip(found.tolist(), where.tolist(), strict=True))
+        found, where, deferred = self._windows.candidates(batch, table, pairs)
+        work.extend((s, pairs.items[p].rank, p) for p, s in zip(found.tolist(), where.tolist(), strict=True))
+        if not work and not deferred.size:
             return
-        horizon = max(r.horizon_s for r, _, _ in rules)
-        buffer = None
-        if horizon > 0:
-            buffer = self._buffers.get(sid)
-            if buffer is None:
-                buffer = self._buffers[sid] = _Buffer(np.empty(0), np.empty(0), horizon)
-            buffer.extend(ts, values)
-        end = float(ts[-1])
-        for rule, fp, labels in rules:
-            open_alert = self.alerts.get(fp)
+        starts, ends, slots = batch.starts.tolist(), batch.ends.tolist(), batch.slots.tolist()
+        if deferred.size:
+            ts, values = batch.ts.tolist(), batch.values.tolist()
+            for s in deferred.tolist():
+                a, b = starts[s], ends[s]
+                self._buffer(slots[s]).defer(ts[a:b], values[a:b])
+        if not work:
+            return
+        work.sort()
+        buffer, extended = None, -1
+        for s, _, p in work:
+            pair = pairs.items[p]
+            rule, a, b = pair.rule, starts[s], ends[s]
+            open_alert = self.alerts.get(pair.fingerprint)
             cond = open_alert.cond if open_alert is not None else Condition()
+            end = float(batch.ts[b - 1])
+            new: Condition | None
             if rule.type == "threshold":
-                for t, v in zip(ts.tolist(), values.tolist(), strict=True):
-                    cond = _advance_by_rule(cond, rule, value=v, at=t, now=now)
-            elif rule.type in ("percentile", "rate"):
-                assert buffer is not None
-                if rule.type == "percentile":
-                    value = window_quantile(buffer.ts, buffer.values, end=end, window_s=rule.window_s, q=rule.quantile)
-                else:
-                    value = rate(
-                        buffer.ts,
-                        buffer.values,
-                        end=end,
-                        window_s=rule.window_s,
-                        per_s=rule.per_s,
-                        counter=rule.counter,
-                    )
-                if np.isnan(value):
-                    continue
-                cond = _advance_by_rule(cond, rule, value=value, at=end, now=now)
-            elif rule.type == "burn_rate":
-                assert buffer is not None
-                bad = compare(rule.bad_op, buffer.values, rule.bad_threshold).astype(np.float64)  # type: ignore[union-attr]
-                rates = burn_rates(buffer.ts, bad, end=end, objective=rule.objective, windows=rule.windows)
-                burning, burn = is_burning(rates)
-                cond = advance(
-                    cond, value=1.0 if burning else 0.0, at=end, now=now, op=">=", threshold=0.5, clear=None, for_s=0
-                )
-                cond = replace(cond, value=burn)
+                new = advance_threshold(cond, rule, batch.ts[a:b].tolist(), batch.values[a:b].tolist(), now)
             elif rule.type == "anomaly":
-                holiday, starts = same_hour_of_week(end, weeks=rule.weeks, tz=self.timezone, is_holiday=self.is_holiday)
-                if holiday or not starts:
-                    continue
-                history = self._history(sid, starts)
-                value = float(values[-1])
-                hit, _score, _baseline = seasonal_anomaly(
-                    value,
-                    history,
-                    min_history=rule.min_history,
-                    mads=rule.mads,
-                    min_deviation=rule.min_deviation,
-                    direction=rule.direction,
-                )
-                if hit is None:
-                    continue
-                cond = advance(
-                    cond,
-                    value=1.0 if hit else 0.0,
-                    at=end,
-                    now=now,
-                    op=">=",
-                    threshold=0.5,
-                    clear=None,
-                    for_s=rule.for_s,
-                )
-                cond = replace(cond, value=value)
-            self._apply(rule, fp, labels, key.kind, key.entity, cond, now, changed, series_id=sid)
+                new = self._anomaly(p, cond, float(batch.values[b - 1]), end, now, open_alert is not None)
+            else:
+                if extended != s:
+                    buffer, extended = self._buffer(slots[s]), s
+                    buffer.extend(batch.ts[a:b], batch.values[a:b])
+                assert buffer is not None
+                new = window_condition(cond, rule, buffer, end=end, now=now)
+                self._windows.remember(p, buffer)
+            if new is not None:
+                self._apply_pair(pair, new, now, changed)
+
+    def _buffer(self, slot: int) -> Buffer:
+        series_id = self._series.series_id(slot)
+        buffer = self._buffers.get(series_id)
+        if buffer is None:
+            buffer = self._buffers[series_id] = Buffer(self._series.horizon[slot])
+        return buffer
+
+    def _anomaly(
+        self, p: int, cond: Condition, value: float, end: float, now: float, is_open: bool
+    ) -> Condition | None:
+        pair = self._pairs.items[p]
+        rule = pair.rule
+        holiday, starts = self._same_hour(end, rule.weeks)
+        quarter = self._same_hour.cached_quarter(end)
+        if holiday or not starts:
+            self._anomalies.remember(p, rule, quarter, None)
+            return None
+        assert pair.series_id is not None
+        baseline = self._baseline(pair.series_id, starts)
+        self._anomalies.remember(p, rule, quarter, baseline)
+        return anomaly_condition(cond, rule, baseline, value=value, end=end, now=now, is_open=is_open)
 
     def prime(self, series_id: int, key: SeriesKey, ts: np.ndarray, values: np.ndarray) -> None:
         """Fill a series' window from the store after a restart, without judging the samples again."""
-        rules = self._rules_for(series_id, key)
-        horizon = max((r.horizon_s for r, _, _ in rules), default=0.0)
+        slot = self._match_series(series_id, key)
+        horizon = self._series.horizon[slot]
         if horizon > 0 and ts.size:
-            buffer = self._buffers.setdefault(series_id, _Buffer(np.empty(0), np.empty(0), horizon))
+            buffer = self._buffers.setdefault(series_id, Buffer(horizon))
             buffer.extend(ts, values)
-            self._last_ts[series_id] = max(self._last_ts.get(series_id, float("-inf")), float(ts[-1]))
+            last = float(self._series.last_ts[slot])
+            self._series.last_ts[slot] = max(float("-inf") if np.isnan(last) else last, float(ts[-1]))
 
     def window_metrics(self) -> dict[str, float]:
         """Metric name -> the longest window its rules need (what to prime after a restart)."""
@@ -426,32 +407,35 @@ class Engine:
                 out[rule.metric] = max(out.get(rule.metric, 0.0), rule.horizon_s)
         return out
 
-    def _history(self, sid: int, starts: list[float]) -> np.ndarray:
+    def _baseline(self, sid: int, starts: list[float]) -> Baseline:
         cache_key = (sid, starts[0])
         found = self._baseline_cache.get(cache_key)
         if found is None:
             if len(self._baseline_cache) > 100_000:
                 self._baseline_cache.clear()
-            found = self._baseline_cache[cache_key] = self.baseline(sid, starts)
+            found = self._baseline_cache[cache_key] = robust_baseline(self.baseline(sid, starts))
         return found
 
-    def _eval_down_entity(self, kind: str, entity_id: str, now: float, changed: dict[str, Alert]) -> None:
-        live = self._live.get((kind, entity_id))
-        if live is None:
+    def _judge_down(self, slots: np.ndarray, now: float, changed: dict[str, Alert]) -> None:
+        """The `down` rules of these entities (LastSeen slots): Python only for those that may be down or
+        have an alert open."""
+        if not self._down_rules or not slots.size:
             return
-        entity = self._entities.get((kind, entity_id))
-        for rule in self._down_rules:
-            if not self._matches(rule, kind, entity_id):
-                continue
+        self._entity_pairs.grow(len(self._seen))
+        fresh = ~self._entity_pairs.matched[slots]
+        if fresh.any():
+            for slot in slots[fresh].tolist():
+                self._match_entity(slot)
+        found, entities = self._entity_pairs.candidates(slots, self._pairs, self._seen, now)
+        for p, slot in zip(found.tolist(), entities.tolist(), strict=True):
+            pair = self._pairs.items[p]
             state = liveness(
                 now=now,
-                last_seen=live[0],
-                offline_at=live[1],
-                heartbeat=heartbeat_s(entity.interval_s if entity else None, rule.heartbeat_s),
+                last_seen=_none(self._seen.last_seen[slot]),
+                offline_at=_none(self._seen.offline_at[slot]),
+                heartbeat=float(self._pairs.heartbeat[p]),
             )
-            labels = self._labels(rule, kind, entity_id, None)
-            fp = fingerprint(labels)
-            open_alert = self.alerts.get(fp)
+            open_alert = self.alerts.get(pair.fingerprint)
             if state.down:
                 since = state.since if state.since is not None else now
                 kept = open_alert.cond.since if open_alert is not None else None
@@ -460,9 +444,16 @@ class Engine:
                 cond = Condition(INACTIVE, None, 0.0)
             if open_alert is None and not state.down:
                 continue
-            self._apply(rule, fp, labels, kind, entity_id, cond, now, changed, reason=state.reason)
+            self._apply_pair(pair, cond, now, changed, reason=state.reason)
 
     # -- state changes -----------------------------------------------------------------------------
+
+    def _apply_pair(
+        self, pair: Pair, cond: Condition, now: float, changed: dict[str, Alert], reason: str | None = None
+    ) -> None:
+        """`_apply` for a matched pair (a series' rule or an entity's `down` rule)."""
+        rule, fp, labels, kind, entity_id = pair.rule, pair.fingerprint, pair.labels, pair.kind, pair.entity
+        self._apply(rule, fp, labels, kind, entity_id, cond, now, changed, series_id=pair.series_id, reason=reason)
 
     def _apply(
         self,

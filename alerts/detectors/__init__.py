@@ -1,6 +1,6 @@
 """Pure detectors: arrays and state in, new state out; no I/O, the time is always passed in."""
 
-from alerts.detectors.anomaly import Baseline, robust_baseline, same_hour_of_week, seasonal_anomaly
+from alerts.detectors.anomaly import Baseline, anomaly_verdict, robust_baseline, same_hour_of_week, seasonal_anomaly
 from alerts.detectors.burn_rate import burn_rates, error_ratio, is_burning
 from alerts.detectors.heartbeat import Liveness, heartbeat_s, liveness
 from alerts.detectors.threshold import Condition, advance, compare, due
@@ -11,6 +11,7 @@ __all__ = [
     "Condition",
     "Liveness",
     "advance",
+    "anomaly_verdict",
     "burn_rates",
     "compare",
     "counter_increase",

@@ -47,8 +47,24 @@ def seasonal_anomaly(
 ) -> tuple[bool | None, float, Baseline]:
     """(is anomalous, robust z-score, baseline); None when the history is too short to judge."""
     baseline = robust_baseline(history)
+    hit, score = anomaly_verdict(
+        value, baseline, min_history=min_history, mads=mads, min_deviation=min_deviation, direction=direction
+    )
+    return hit, score, baseline
+
+
+def anomaly_verdict(
+    value: float,
+    baseline: Baseline,
+    *,
+    min_history: int,
+    mads: float,
+    min_deviation: float = 0.0,
+    direction: str = "both",
+) -> tuple[bool | None, float]:
+    """(is anomalous, robust z-score) against a baseline already computed (one per series and hour)."""
     if baseline.n < min_history or not np.isfinite(value):
-        return None, float("nan"), baseline
+        return None, float("nan")
     deviation = value - baseline.median
     score = deviation / baseline.scale
     if direction == "up":
@@ -57,7 +73,7 @@ def seasonal_anomaly(
         hit = -score >= mads and -deviation >= min_deviation
     else:
         hit = abs(score) >= mads and abs(deviation) >= min_deviation
-    return bool(hit), float(score), baseline
+    return bool(hit), float(score)
 
 
 def same_hour_of_week(
