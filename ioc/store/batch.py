@@ -9,8 +9,10 @@ import numpy as np
 from ioc.model import Event, Rejection, StatusUpdate
 
 # NOTIFY channel the writer signals after every commit, for evaluators in other processes.
-# Payload (JSON): {"min_ts": <unix s>, "max_ts": <unix s>, "series": [ids] or null when too many,
+# Payload (JSON): {"min_ts": <unix s>, "max_ts": <unix s>, "series": [ids],
 #                  "status": bool (status changes included), "events": bool}
+# A batch of many series sends several, each naming at most 500 series and their own time range (the
+# first says "status", the last "events"); min_ts and max_ts are null when it stored no sample.
 COMMITTED_CHANNEL = "ioc_committed"
 
 

@@ -93,13 +93,17 @@ def write_batch(conn: psycopg.Connection, batch: PendingBatch, prep: Prepared | 
     with conn.transaction():
         stored = insert_samples(conn, prep, staged) if prep is not None and prep.sid.shape[0] else Stored.empty()
         rollups = rollups and bool(stored.sid.shape[0])
-        notify = notify_payload(stored, batch)
-        upkeep(conn, stored, batch, rollups, None if batch.events else notify)
+        notify = notify_payloads(stored, batch)
+        # One NOTIFY rides on the upkeep statement; several, or one that must say whether events were
+        # new, go after the events in a statement of their own.
+        inline = notify[0] if len(notify) == 1 and not batch.events else None
+        upkeep(conn, stored, batch, rollups, inline)
         statuses = store_retained_statuses(conn, batch.retained_statuses) + store_statuses(conn, batch.statuses)
         events = store_events(conn, batch.events)
         store_dead_letters(conn, batch.rejections)
-        if batch.events:  # the NOTIFY after the events, whose insert decides "events"
-            send_notify(conn, {**notify, "events": bool(events)})
+        if inline is None:
+            notify[-1]["events"] = bool(events)
+            send_notify(conn, notify)
     ts_s = stored.ts_us / 1e6 + PG_EPOCH_S
     committed = CommittedBatch(stored.sid, ts_s, stored.values, statuses, events, dict(batch.last_seen))
     return WriteResult(committed, int(stored.sid.shape[0]), stored.duplicates, list(batch.rejections))
@@ -139,17 +143,28 @@ def _insert_staged(conn: psycopg.Connection, prep: Prepared) -> np.ndarray:
     )
 
 
-def notify_payload(stored: Stored, batch: PendingBatch) -> dict[str, object]:
-    """The `ioc_committed` payload (see ioc.store.batch), "events" still False."""
+def notify_payloads(stored: Stored, batch: PendingBatch) -> list[dict[str, object]]:
+    """The `ioc_committed` payloads of a batch (see ioc.store.batch), "events" still False: one per
+    `_NOTIFY_MAX_SERIES` series, each with the time range of its own series, so that a reader in another
+    process reads the batch back through the (series_id, ts) index, however many series the batch has
+    or however far back its timestamps reach (a backfill)."""
+    status = bool(batch.statuses or batch.retained_statuses)
+    if not stored.sid.shape[0]:
+        return [{"min_ts": None, "max_ts": None, "series": [], "status": status, "events": False}]
     ts_s = stored.ts_us / 1e6 + PG_EPOCH_S
-    series = np.unique(stored.sid)
-    return {
-        "min_ts": float(ts_s.min()) if ts_s.shape[0] else None,
-        "max_ts": float(ts_s.max()) if ts_s.shape[0] else None,
-        "series": series.tolist() if series.shape[0] <= _NOTIFY_MAX_SERIES else None,
-        "status": bool(batch.statuses or batch.retained_statuses),
-        "events": False,
-    }
+    order = np.argsort(stored.sid, kind="stable")
+    sid, ts_s = stored.sid[order], ts_s[order]
+    series, starts = np.unique(sid, return_index=True)
+    payloads: list[dict[str, object]] = []
+    for first in range(0, series.shape[0], _NOTIFY_MAX_SERIES):
+        last = min(first + _NOTIFY_MAX_SERIES, series.shape[0])
+        lo, hi = starts[first], (starts[last] if last < series.shape[0] else sid.shape[0])
+        chunk = ts_s[lo:hi]
+        payloads.append({
+            "min_ts": float(chunk.min()), "max_ts": float(chunk.max()),
+            "series": series[first:last].tolist(), "status": status and not payloads, "events": False,
+        })  # fmt: skip
+    return payloads
 
 
 def upkeep(conn: psycopg.Connection, stored: Stored, batch: PendingBatch, rollups: bool,
@@ -209,5 +224,8 @@ def store_dead_letters(conn: psycopg.Connection, rejections: list[Rejection]) ->
             cur.executemany(_DEAD_LETTER_SQL, [(r.topic, r.payload, r.reason, r.detail) for r in rejections])
 
 
-def send_notify(conn: psycopg.Connection, payload: dict[str, object]) -> None:
-    conn.execute("SELECT pg_notify(%s, %s)", (COMMITTED_CHANNEL, orjson.dumps(payload).decode()))
+def send_notify(conn: psycopg.Connection, payloads: list[dict[str, object]]) -> None:
+    """Several NOTIFYs in one round trip, delivered in this order."""
+    texts = [orjson.dumps(p).decode() for p in payloads]
+    conn.execute("SELECT pg_notify(%s, p) FROM unnest(%s::text[]) WITH ORDINALITY AS u(p, n) ORDER BY n",
+                 (COMMITTED_CHANNEL, texts))  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import orjson
 import psycopg
 import pytest
 
@@ -147,3 +148,30 @@ def test_partitions_are_created_for_the_batch_days(dsn, days_back):
     ts = time.time() - days_back * 86400
     assert writer.write(batch_of([("link", "l1", "up", (), ts, 1.0)])).stored == 1
     writer.close()
+
+
+def test_a_batch_of_many_series_is_announced_in_chunks_each_with_its_own_series_and_times(dsn):
+    """Each NOTIFY names at most 500 series and the time range of those alone, so a reader in another
+    process reads the batch back through the (series_id, ts) index, even with a day of backfill in it."""
+    writer = BatchWriter(dsn)
+    day_ago = NOW - 86400
+    samples = [("kiosk", f"k{i:04d}", "cpu_pct", (), NOW + i * 0.001, float(i)) for i in range(1200)]
+    samples.append(("kiosk", "k1199", "cpu_pct", (), day_ago, 0.0))  # the last series brings a day of history
+    batch = batch_of(samples)
+    batch.statuses.append(StatusUpdate("kiosk", "k0001", NOW, "online"))
+    batch.events.append(Event("kiosk", "k0002", NOW, "printer_jam", "warning", "Kẹt giấy"))
+    with psycopg.connect(dsn, autocommit=True) as listener:
+        listener.execute("LISTEN ioc_committed")
+        result = writer.write(batch)
+        payloads = [orjson.loads(n.payload) for n in listener.notifies(timeout=2, stop_after=3)]
+    assert result.stored == 1201
+    assert [len(p["series"]) for p in payloads] == [500, 500, 200]
+    with psycopg.connect(dsn) as conn:
+        ids = dict(conn.execute("SELECT entity, id FROM series").fetchall())
+    assert sorted(s for p in payloads for s in p["series"]) == sorted(ids.values())
+    assert [(p["status"], p["events"]) for p in payloads] == [(True, False), (False, False), (False, True)]
+    first_of_last_chunk = sorted(ids.values())[1000]
+    assert payloads[0]["min_ts"] == pytest.approx(NOW, abs=1e-3)  # the day of history is not in the first
+    assert payloads[2]["min_ts"] == pytest.approx(day_ago, abs=1e-3)
+    assert payloads[2]["max_ts"] == pytest.approx(NOW + 1.199, abs=1e-3)
+    assert first_of_last_chunk in payloads[2]["series"]
