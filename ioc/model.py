@@ -36,6 +36,11 @@ STANDARD_METRICS: dict[str, tuple[str, ...]] = {
     ),
 }  # fmt: skip
 
+# Series the service stores of its own (not sent by devices): the MQTT broker's drop rate, from $SYS,
+# under the entity `service/{IOC_MQTT_BROKER_ENTITY}` (contract section 11).
+BROKER_DROPPED_METRIC = "mqtt_broker_dropped_per_min"
+OWN_METRICS: dict[str, tuple[str, ...]] = {"service": (BROKER_DROPPED_METRIC,)}
+
 # A label set in canonical form: sorted (key, value) pairs, hashable, so it can key the series cache.
 Labels = tuple[tuple[str, str], ...]
 NO_LABELS: Labels = ()

@@ -26,6 +26,7 @@ from collectors.ingest.batcher import Batcher
 from collectors.ingest.mqtt_source import BROKER_DROPPED_TOPIC, Delivery, MqttSource
 from collectors.ingest.spool import Spool
 from ioc.metrics import IngestMetrics
+from ioc.model import BROKER_DROPPED_METRIC
 from ioc.settings import Settings
 from ioc.store.batch import CommittedBatch
 from ioc.store.writer import BatchWriter, PendingBatch, WriteResult
@@ -36,7 +37,6 @@ Listener = Callable[[CommittedBatch], None]
 _FIRST_RETRY_S = 0.1
 _PUT_POLL_S = 0.5
 _FAMILIES = ("metrics", "lp", "status", "events")
-BROKER_DROPPED_METRIC = "mqtt_broker_dropped_per_min"
 _QUEUED_BATCHES = 2  # decoded samples queued ahead of the writer: at most this many full batches
 # While the committer is behind (a batch already waits for it), batches grow up to this many times
 # IOC_BATCH_MAX_SAMPLES: each batch has fixed costs (round trips, commit, GIL hand-overs) that larger

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from alerts.rules import RuleError, check, load_rules, parse_duration, parse_rules_text
 from ioc.cli import app
-from ioc.model import STANDARD_METRICS
+from ioc.model import OWN_METRICS, STANDARD_METRICS
 
 GOOD = {
     "name": "link_loss",
@@ -43,7 +43,8 @@ def test_default_rules_load_and_cover_the_standard_metrics():
     } <= names  # fmt: skip
     for rule in rules:
         if rule.metric:
-            assert rule.metric in STANDARD_METRICS[rule.kind or "service"], rule.name
+            kind = rule.kind or "service"
+            assert rule.metric in STANDARD_METRICS[kind] + OWN_METRICS.get(kind, ()), rule.name
         assert rule.summary["vi"] and rule.summary["en"]
     types = {r.type for r in rules}
     assert types == {"threshold", "down", "percentile", "rate", "anomaly", "burn_rate"}
