@@ -160,7 +160,9 @@ def test_keep_firing_for_is_parsed_and_set_on_the_shipped_down_rules():
     (rule,), problems = parse_rules_text(rules_text(keep_firing_for="90s"), "r.yaml")
     assert problems == [] and rule.keep_firing_for_s == 90.0
     shipped = {r.name: r.keep_firing_for_s for r in load_rules() if r.down}
-    assert shipped == {"kiosk_down": 180.0, "link_down": 180.0, "link_no_data": 180.0, "service_down": 180.0}
+    assert shipped == {
+        "kiosk_down": 180.0, "link_down": 180.0, "link_no_data": 180.0, "service_down": 180.0, "service_no_data": 180.0,
+    }  # fmt: skip
 
 
 def test_inhibited_by_must_name_an_enabled_rule(tmp_path: Path):
