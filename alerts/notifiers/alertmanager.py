@@ -7,6 +7,7 @@ import orjson
 
 from alerts.grouping import AlertSnapshot, Notification
 from alerts.notifiers.base import post_json
+from alerts.notifiers.message import console_url
 
 
 def am_alert(alert: AlertSnapshot, external_url: str) -> dict[str, object]:
@@ -14,7 +15,7 @@ def am_alert(alert: AlertSnapshot, external_url: str) -> dict[str, object]:
         "labels": alert.labels,
         "annotations": alert.annotations,
         "startsAt": alert.starts_at_iso,
-        "generatorURL": external_url,
+        "generatorURL": console_url(external_url, alert.id),
     }
     if alert.status == "resolved":
         body["endsAt"] = alert.ends_at_iso

@@ -7,17 +7,18 @@ import orjson
 
 from alerts.grouping import Notification
 from alerts.notifiers.base import post_json
+from alerts.notifiers.message import console_url
 
 RECEIVER = "ioc"
 
 
-def payload(notification: Notification, *, external_url: str, receiver: str = RECEIVER) -> dict[str, object]:
+def payload(notification: Notification, *, external_url: str, receiver: str | None = None) -> dict[str, object]:
     return {
         "version": "4",
         "groupKey": notification.group_key,
         "truncatedAlerts": 0,
         "status": notification.status,
-        "receiver": receiver,
+        "receiver": receiver or notification.receiver or RECEIVER,
         "groupLabels": notification.group_labels,
         "commonLabels": notification.common_labels,
         "commonAnnotations": notification.common_annotations,
@@ -29,7 +30,7 @@ def payload(notification: Notification, *, external_url: str, receiver: str = RE
                 "annotations": a.annotations,
                 "startsAt": a.starts_at_iso,
                 "endsAt": a.ends_at_iso,
-                "generatorURL": f"{external_url.rstrip('/')}/api/v1/alerts?id={a.id}" if a.id else external_url,
+                "generatorURL": console_url(external_url, a.id),
                 "fingerprint": a.fingerprint,
             }
             for a in notification.alerts

@@ -82,7 +82,7 @@ def test_a_good_rule_parses():
         ({"summary": {"fr": "x"}}, "r.yaml: rule link_loss: summary.fr: unknown language (expected vi or en)"),
         ({"labels": {"site": "x"}}, "r.yaml: rule link_loss: labels.site: is set by the engine and cannot be "
          "overridden"),
-        ({"match": {"colour": "red"}}, "r.yaml: rule link_loss: match.colour: unknown key (expected one of id, "
+        ({"match": {"colour": "red"}}, "r.yaml: rule link_loss: match.colour: unknown key (expected one of id, kind, "
          "site, agency, system)"),
         ({"name": "Link Loss"}, "r.yaml: rule #1: name: 'Link Loss' does not match ^[a-z][a-z0-9_]{0,62}$"),
         ({"name": None}, "r.yaml: rule #1: name: is required"),

@@ -1,0 +1,101 @@
+"""The last stage: each integration of a receiver (one webhook, one Zalo OA, ...) sends in a thread of
+its own with retries, so a slow channel delays no other; `send_resolved: false` drops resolved alerts."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from alerts.grouping import Notification
+from alerts.notifiers.base import Notifier, PermanentError, TemporaryError, send_with_retries
+from ioc.metrics import AlertMetrics
+
+log = logging.getLogger("ioc.alerts")
+
+
+@dataclass
+class Integration:
+    notifier: Notifier
+    send_resolved: bool = True
+
+    @property
+    def channel(self) -> str:
+        return self.notifier.name.split(":", 1)[0]
+
+
+class IntegrationWorker:
+    def __init__(
+        self,
+        receiver: str,
+        integration: Integration,
+        metrics: AlertMetrics,
+        stopping: threading.Event,
+        retry_base_s: float,
+    ):
+        self.receiver, self.integration = receiver, integration
+        self.metrics, self.stopping, self.retry_base_s = metrics, stopping, retry_base_s
+        self.queue: queue.Queue[Notification | None] = queue.Queue()
+        name = f"ioc-notify-{receiver}-{integration.notifier.name}"
+        self.thread = threading.Thread(target=self.run, name=name, daemon=True)
+
+    def run(self) -> None:
+        channel = self.integration.channel
+        while True:
+            notification = self.queue.get()
+            if notification is None:
+                return
+            try:
+                send_with_retries(
+                    lambda n=notification: self.integration.notifier.send(n),  # type: ignore[misc]
+                    base_s=self.retry_base_s,
+                    sleep=self.stopping.wait,
+                    on_retry=lambda exc: self.metrics.notification_retries.labels(channel).inc(),
+                )
+                self.metrics.notifications.labels(channel).inc()
+            except (TemporaryError, PermanentError) as exc:
+                self.metrics.notification_failures.labels(channel).inc()
+                log.error(
+                    "giving up on a %s message to %s (%s): %s", channel, self.receiver, notification.group_key, exc
+                )
+            except Exception:
+                self.metrics.notification_failures.labels(channel).inc()
+                log.exception("a %s message to %s failed", channel, self.receiver)
+
+
+class Deliverer:
+    """Hands each message to the integrations of its receiver."""
+
+    def __init__(
+        self,
+        receivers: Mapping[str, list[Integration]],
+        metrics: AlertMetrics,
+        stopping: threading.Event,
+        retry_base_s: float = 0.5,
+    ):
+        self.workers = {
+            name: [IntegrationWorker(name, i, metrics, stopping, retry_base_s) for i in integrations]
+            for name, integrations in receivers.items()
+        }
+
+    def all(self) -> list[IntegrationWorker]:
+        return [w for workers in self.workers.values() for w in workers]
+
+    def start(self) -> None:
+        for worker in self.all():
+            worker.thread.start()
+
+    def deliver(self, notification: Notification) -> None:
+        for worker in self.workers.get(notification.receiver, ()):
+            message = notification if worker.integration.send_resolved else notification.without_resolved()
+            if message is not None:
+                worker.queue.put(message)
+
+    def stop(self) -> None:
+        for worker in self.all():
+            worker.queue.put(None)
+        for worker in self.all():
+            worker.thread.join(timeout=10)
+            worker.integration.notifier.close()
