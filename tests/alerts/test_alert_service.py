@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-import pytest
 from alert_helpers import PHU_VANG_KIOSK, Batches, Receiver, load_inventory, wait_until, write_rules
 from prometheus_client import CollectorRegistry
 from psycopg.types.json import Jsonb
@@ -17,15 +15,6 @@ from alerts.rules import load_rules
 from alerts.service import AlertService
 from ioc.model import StatusUpdate
 from ioc.settings import load_settings
-from ioc.store.connect import make_pool
-
-
-@pytest.fixture
-def pool(dsn: str) -> Iterator[object]:
-    p = make_pool(dsn, max_size=4, name="ioc-alerts-test")
-    p.open(wait=True)
-    yield p
-    p.close()
 
 
 def make_service(dsn: str, pool: object, receiver: Receiver, tmp_path: Path, **overrides: object) -> AlertService:
