@@ -45,20 +45,20 @@ def receiver_integrations(config: ReceiverConfig, settings: Settings) -> list[In
             language=language, timezone=tz, external_url=external, user=mail.auth_username, password=password,
             starttls=mail.require_tls,
         )  # fmt: skip
-        out.append(Integration(notifier, mail.send_resolved))
+        out.append(Integration(notifier, mail.send_resolved, digest=True))
     for tg in config.telegram_configs:
         notifier = TelegramNotifier(
             api_url=tg.api_url, token=read_secret(tg.bot_token_file, "telegram bot token"), chat_ids=[str(tg.chat_id)],
             language=language, timezone=tz, external_url=external,
         )  # fmt: skip
-        out.append(Integration(notifier, tg.send_resolved))
+        out.append(Integration(notifier, tg.send_resolved, digest=True))
     for zalo in config.zalo_configs:
         notifier = ZaloNotifier(
             access_token_file=zalo.oa_access_token_file, refresh_token_file=zalo.refresh_token_file,
             secret_key_file=zalo.secret_key_file, app_id=zalo.app_id, user_ids=list(zalo.user_ids), language=language,
             timezone=tz, external_url=external, api_url=zalo.api_url, oauth_url=zalo.oauth_url,
         )  # fmt: skip
-        out.append(Integration(notifier, zalo.send_resolved))
+        out.append(Integration(notifier, zalo.send_resolved, digest=True))
     for sms in config.sms_configs:
         if sms.preset is not None:
             gateway = preset_gateway(sms.preset, url=sms.url)
@@ -73,7 +73,7 @@ def receiver_integrations(config: ReceiverConfig, settings: Settings) -> list[In
             unicode=sms.unicode, brandname=sms.brandname, api_key_file=sms.api_key_file,
             secret_key_file=sms.secret_key_file, access_token_file=sms.access_token_file,
         )  # fmt: skip
-        out.append(Integration(notifier, sms.send_resolved))
+        out.append(Integration(notifier, sms.send_resolved, digest=True))
     return out
 
 
@@ -98,14 +98,14 @@ def settings_integrations(settings: Settings) -> list[Integration]:
             external_url=external, user=settings.smtp_user, password=settings.smtp_password,
             starttls=settings.smtp_starttls,
         )  # fmt: skip
-        out.append(Integration(email))
+        out.append(Integration(email, digest=True))
     if settings.telegram_bot_token and settings.telegram_chat_ids:
         telegram = TelegramNotifier(
             api_url=str(settings.telegram_api_url), token=settings.telegram_bot_token,
             chat_ids=list(settings.telegram_chat_ids), language=settings.language, timezone=settings.timezone,
             external_url=external,
         )  # fmt: skip
-        out.append(Integration(telegram))
+        out.append(Integration(telegram, digest=True))
     return out
 
 

@@ -27,6 +27,7 @@ from alerts.grouping import AlertSnapshot, Notification
 from alerts.holidays import is_holiday
 from alerts.notifiers.alertmanager import AlertmanagerNotifier
 from alerts.notifiers.base import Notifier
+from alerts.notifiers.webhook import WebhookNotifier
 from alerts.receivers import Delivery, load_delivery, settings_integrations
 from alerts.rules import Rule, load_rules
 from ioc.inventory import load_inventory_from_store
@@ -80,7 +81,12 @@ class AlertService:
         self.metrics = AlertMetrics(registry)
         self.rules = rules
         if delivery is None:
-            given = [Integration(n) for n in notifiers] if notifiers is not None else None
+            machine = (WebhookNotifier, AlertmanagerNotifier)  # read by programs: one message a group, always
+            given = (
+                [Integration(n, digest=not isinstance(n, machine)) for n in notifiers]
+                if notifiers is not None
+                else None
+            )
             delivery = load_delivery(settings, given)
         self.delivery = delivery
         self.dispatcher = Dispatcher(delivery.tree, Muter(delivery.intervals))
@@ -111,6 +117,7 @@ class AlertService:
                 baseline=self._baseline,
                 is_holiday=is_holiday,
                 topology_hold_s=self.settings.alert_topology_hold_s,
+                reconnect_grace_s=self.settings.alert_reconnect_grace_s,
             )
             gone = engine.restore(store.load_open_alerts(conn), store.load_liveness(conn), now)
             store.save_alerts(conn, gone)
@@ -234,8 +241,7 @@ class AlertService:
             if tick and now >= self._am_resend_at:
                 self._am_resend_at = now + ALERTMANAGER_RESEND_S
                 self._resend_to_alertmanager(engine, now)
-        for notification in outgoing.notifications:
-            self.deliverer.deliver(notification)
+        self.deliverer.deliver(outgoing.notifications)
         counts = {"pending": 0, "firing": 0}
         for alert in engine.alerts.values():
             counts[alert.state] = counts.get(alert.state, 0) + 1

@@ -53,8 +53,13 @@ class Dispatcher:
     def flush(self, now: float) -> Outgoing:
         notifications: list[Notification] = []
         notified: dict[str, Alert] = {}
+        due = {slot for slot, g in self.groups.items() if g.next_flush <= now}
+        routes = {self.groups[slot].route.id for slot in due}
+        # A storm over many sites: the groups of the same route still waiting for their first message go
+        # out in this round too, so the receiver can take the round as one digest (notify stage).
+        due |= {slot for slot, g in self.groups.items() if g.route.id in routes and g.last_sent is None}
         for slot, group in list(self.groups.items()):
-            if group.next_flush > now:
+            if slot not in due:
                 continue
             if self.muter.route_muted(group.route, now):
                 group.next_flush = now + group.route.group_interval_s  # tried again when the interval ends

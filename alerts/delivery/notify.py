@@ -20,10 +20,20 @@ log = logging.getLogger("ioc.alerts")
 class Integration:
     notifier: Notifier
     send_resolved: bool = True
+    digest: bool = False  # a person reads it (e-mail, Telegram, Zalo, SMS): a round's groups as one message
 
     @property
     def channel(self) -> str:
         return self.notifier.name.split(":", 1)[0]
+
+
+def digest(notifications: list[Notification]) -> Notification:
+    """The messages of one round to one receiver as one: a province-wide storm is one SMS, not one a site."""
+    if len(notifications) == 1:
+        return notifications[0]
+    alerts = tuple(a for n in notifications for a in n.alerts)
+    keys = ";".join(n.group_key for n in notifications)
+    return Notification(f"digest:{{{keys}}}", {}, alerts, receiver=notifications[0].receiver)
 
 
 class IntegrationWorker:
@@ -87,11 +97,19 @@ class Deliverer:
         for worker in self.all():
             worker.thread.start()
 
-    def deliver(self, notification: Notification) -> None:
-        for worker in self.workers.get(notification.receiver, ()):
-            message = notification if worker.integration.send_resolved else notification.without_resolved()
-            if message is not None:
-                worker.queue.put(message)
+    def deliver(self, notifications: list[Notification]) -> None:
+        """One round's messages: each to the integrations of its receiver, as a digest where one is read."""
+        by_receiver: dict[str, list[Notification]] = {}
+        for notification in notifications:
+            by_receiver.setdefault(notification.receiver, []).append(notification)
+        for receiver, mine in by_receiver.items():
+            for worker in self.workers.get(receiver, ()):
+                wanted = [m for n in mine if (m := n if worker.integration.send_resolved else n.without_resolved())]
+                if wanted and worker.integration.digest:
+                    worker.queue.put(digest(wanted))
+                else:
+                    for message in wanted:
+                        worker.queue.put(message)
 
     def stop(self) -> None:
         for worker in self.all():
