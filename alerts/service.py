@@ -22,6 +22,7 @@ from alerts.alert import FIRING, Alert
 from alerts.delivery.dispatcher import Dispatcher
 from alerts.delivery.mute import Muter
 from alerts.delivery.notify import Deliverer, Integration
+from alerts.delivery.persist import DeliveryState
 from alerts.engine import Engine
 from alerts.grouping import AlertSnapshot, Notification
 from alerts.holidays import is_holiday
@@ -93,7 +94,8 @@ class AlertService:
         self.series = SeriesRegistry()
         self._queue: queue.Queue[CommittedBatch] = queue.Queue(maxsize=queue_max)
         self._stopping = threading.Event()
-        self.deliverer = Deliverer(delivery.receivers, self.metrics, self._stopping, retry_base_s)
+        self.deliverer = Deliverer(delivery.receivers, self.metrics, self._stopping, retry_base_s, self._sent)
+        self.state = DeliveryState()
         self._threads: list[threading.Thread] = []
         self.engine: Engine | None = None
         self._last_status_ts = 0.0
@@ -121,6 +123,10 @@ class AlertService:
             )
             gone = engine.restore(store.load_open_alerts(conn), store.load_liveness(conn), now)
             store.save_alerts(conn, gone)
+            # Flap damping, holds, groups and unsent messages as they were when the last process stopped.
+            self.state.restore_runtime(conn, engine.alerts)
+            self.state.restore_groups(conn, self.dispatcher, engine.alerts)
+            unsent = self.state.take_outbox(conn)
             self._prime(conn, engine, now)
         self.engine = engine
         self._inventory_at = now
@@ -133,6 +139,12 @@ class AlertService:
                 self.settings.public_url,
             )
         self.deliverer.start()
+        for outbox_id, receiver, index, message in unsent:
+            workers = self.deliverer.workers.get(receiver, [])
+            if index < len(workers):
+                workers[index].queue.put((outbox_id, message))
+            else:
+                self._sent(outbox_id)  # its receiver is gone from the routes file
         self._threads = [threading.Thread(target=self._evaluate_loop, name="ioc-alerts", daemon=True)]
         if not self.in_process:
             self._threads.append(threading.Thread(target=self._listen_loop, name="ioc-alerts-listen", daemon=True))
@@ -238,15 +250,30 @@ class AlertService:
             outgoing = self.dispatcher.flush(now)
             if outgoing.notified:
                 store.mark_notified(conn, [a.id for a in outgoing.notified if a.id is not None], now)
+            planned = self.deliverer.plan(outgoing.notifications)
+            # Committed with the round: a message taken is sent even if the process dies before it is.
+            queued = [(w, self.state.add_to_outbox(conn, w.receiver, w.index, m), m) for w, m in planned]
+            self.state.save_runtime(conn, engine.alerts)
+            self.state.save_groups(conn, self.dispatcher)
             if tick and now >= self._am_resend_at:
                 self._am_resend_at = now + ALERTMANAGER_RESEND_S
                 self._resend_to_alertmanager(engine, now)
-        self.deliverer.deliver(outgoing.notifications)
+        for worker, outbox_id, message in queued:
+            worker.queue.put((outbox_id, message))
         counts = {"pending": 0, "firing": 0}
         for alert in engine.alerts.values():
             counts[alert.state] = counts.get(alert.state, 0) + 1
         for state, count in counts.items():
             self.metrics.open_alerts.labels(state).set(count)
+
+    def _sent(self, outbox_id: int) -> None:
+        """A message is done with (in a notifier's thread): off the outbox."""
+        try:
+            with self.pool.connection() as conn:
+                DeliveryState.sent(conn, outbox_id)
+        except psycopg.Error as exc:
+            log.warning("could not take message %d off the outbox (%s): it may be sent again after a restart",
+                        outbox_id, exc)  # fmt: skip
 
     def _refresh(self, conn: psycopg.Connection, engine: Engine, now: float) -> None:
         """Silences, maintenance windows and acks every tick; the inventory now and then."""
@@ -284,7 +311,7 @@ class AlertService:
             ]
             if mine and workers:
                 for worker in workers:
-                    worker.queue.put(Notification("resend", {}, tuple(mine), receiver=name))
+                    worker.queue.put((None, Notification("resend", {}, tuple(mine), receiver=name)))
 
     # -- restarts and other processes ------------------------------------------------------------
 

@@ -21,7 +21,8 @@ PG_ADMIN_DSN = os.environ.get("IOC_TEST_PG_DSN", "postgresql://postgres@127.0.0.
 # Tables emptied between tests; the schema stays.
 DATA_TABLES = (
     "samples", "series", "entities", "agencies", "sites", "events", "status_changes", "dead_letters",
-    "alerts", "silences", "maintenance_windows", "audit_log", "api_keys",
+    "alerts", "silences", "maintenance_windows", "audit_log", "api_keys", "alert_runtime", "alert_groups",
+    "alert_outbox",
 )  # fmt: skip
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from alerts.grouping import Notification
@@ -40,23 +40,28 @@ class IntegrationWorker:
     def __init__(
         self,
         receiver: str,
+        index: int,
         integration: Integration,
         metrics: AlertMetrics,
         stopping: threading.Event,
         retry_base_s: float,
+        on_done: Callable[[int], None] | None = None,
     ):
-        self.receiver, self.integration = receiver, integration
+        self.receiver, self.index, self.integration = receiver, index, integration
         self.metrics, self.stopping, self.retry_base_s = metrics, stopping, retry_base_s
-        self.queue: queue.Queue[Notification | None] = queue.Queue()
+        self.on_done = on_done
+        # (outbox id, message): the id is that of its row in the store, None for one not kept there.
+        self.queue: queue.Queue[tuple[int | None, Notification] | None] = queue.Queue()
         name = f"ioc-notify-{receiver}-{integration.notifier.name}"
         self.thread = threading.Thread(target=self.run, name=name, daemon=True)
 
     def run(self) -> None:
         channel = self.integration.channel
         while True:
-            notification = self.queue.get()
-            if notification is None:
+            item = self.queue.get()
+            if item is None:
                 return
+            outbox_id, notification = item
             try:
                 send_with_retries(
                     lambda n=notification: self.integration.notifier.send(n),  # type: ignore[misc]
@@ -73,6 +78,8 @@ class IntegrationWorker:
             except Exception:
                 self.metrics.notification_failures.labels(channel).inc()
                 log.exception("a %s message to %s failed", channel, self.receiver)
+            if outbox_id is not None and self.on_done is not None and not self.stopping.is_set():
+                self.on_done(outbox_id)  # sent, or given up on: either way not to be sent again after a restart
 
 
 class Deliverer:
@@ -84,9 +91,13 @@ class Deliverer:
         metrics: AlertMetrics,
         stopping: threading.Event,
         retry_base_s: float = 0.5,
+        on_done: Callable[[int], None] | None = None,
     ):
         self.workers = {
-            name: [IntegrationWorker(name, i, metrics, stopping, retry_base_s) for i in integrations]
+            name: [
+                IntegrationWorker(name, index, i, metrics, stopping, retry_base_s, on_done)
+                for index, i in enumerate(integrations)
+            ]
             for name, integrations in receivers.items()
         }
 
@@ -98,7 +109,12 @@ class Deliverer:
             worker.thread.start()
 
     def deliver(self, notifications: list[Notification]) -> None:
+        for worker, message in self.plan(notifications):
+            worker.queue.put((None, message))
+
+    def plan(self, notifications: list[Notification]) -> list[tuple[IntegrationWorker, Notification]]:
         """One round's messages: each to the integrations of its receiver, as a digest where one is read."""
+        out: list[tuple[IntegrationWorker, Notification]] = []
         by_receiver: dict[str, list[Notification]] = {}
         for notification in notifications:
             by_receiver.setdefault(notification.receiver, []).append(notification)
@@ -106,10 +122,10 @@ class Deliverer:
             for worker in self.workers.get(receiver, ()):
                 wanted = [m for n in mine if (m := n if worker.integration.send_resolved else n.without_resolved())]
                 if wanted and worker.integration.digest:
-                    worker.queue.put(digest(wanted))
+                    out.append((worker, digest(wanted)))
                 else:
-                    for message in wanted:
-                        worker.queue.put(message)
+                    out.extend((worker, message) for message in wanted)
+        return out
 
     def stop(self) -> None:
         for worker in self.all():
