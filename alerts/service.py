@@ -121,7 +121,13 @@ class AlertService:
                 topology_hold_s=self.settings.alert_topology_hold_s,
                 reconnect_grace_s=self.settings.alert_reconnect_grace_s,
             )
-            gone = engine.restore(store.load_open_alerts(conn), store.load_liveness(conn), now)
+            # An entity whose last word is `offline` and that never sent a sample was last heard then:
+            # without it the engine would count it as seen at start-up, alive, and resolve its outage.
+            liveness = [
+                (kind, entity, seen if seen is not None or offline is None else offline, offline)
+                for kind, entity, seen, offline in store.load_liveness(conn)
+            ]
+            gone = engine.restore(store.load_open_alerts(conn), liveness, now)
             store.save_alerts(conn, gone)
             # Flap damping, holds, groups and unsent messages as they were when the last process stopped.
             self.state.restore_runtime(conn, engine.alerts)
