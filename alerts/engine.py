@@ -657,6 +657,8 @@ class Engine:
                 for fp in self._by_ref.get(ref, ()):
                     alert = self.alerts[fp]
                     if alert.suppressed_by is not None and alert.suppressed_by not in down_now and not alert.symptom:
+                        if alert.clearing_since is not None:
+                            continue  # healthy again already: it ends as part of its root's incident
                         self._suppress(alert, self._rule(alert.rule), down_now)
                         alert.hold_until = None  # the root was judged; what is still down pages now
                         changed[fp] = alert

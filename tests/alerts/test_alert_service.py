@@ -150,3 +150,13 @@ def test_a_store_failure_loses_no_transition(dsn, pool, receiver, tmp_path):
         wait_until(lambda: alert_rows(dsn) == [("kiosk_down", "kiosk", "kiosk-pv-01", "firing", None, True)])
     finally:
         service.stop()
+
+
+def test_a_loopback_public_url_warns_at_start_up_when_receivers_are_configured(dsn, pool, receiver, tmp_path, caplog):
+    load_inventory(dsn, kiosks=1)
+    warning = "IOC_PUBLIC_URL is http://127.0.0.1:8000, a loopback address: the links in alert messages will not open"
+    make_service(dsn, pool, receiver, tmp_path).stop()
+    assert [r.levelname for r in caplog.records if r.getMessage().startswith(warning)] == ["WARNING"]
+    caplog.clear()
+    make_service(dsn, pool, receiver, tmp_path, public_url="https://ioc.thuathienhue.gov.vn").stop()
+    assert not [r for r in caplog.records if "IOC_PUBLIC_URL" in r.getMessage()]

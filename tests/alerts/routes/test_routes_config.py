@@ -141,3 +141,32 @@ def test_ioc_routes_check(tmp_path: Path):
         result.output
         == f"{bad}: invalid routes file\n  route.routes[0].receiver: undefined receiver 'nobody' used in route\n"
     )
+
+
+def test_a_bad_routes_file_is_a_settings_problem_naming_the_variable(tmp_path: Path):
+    from ioc.settings import SettingsError, load_settings
+
+    bad = tmp_path / "routes.yaml"
+    bad.write_text(changed("route.routes.0.receiver", "nobody"), encoding="utf-8")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(alert_routes_file=bad)
+    assert caught.value.problems == [
+        "IOC_ALERT_ROUTES_FILE: route.routes[0].receiver: undefined receiver 'nobody' used in route"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("public_url", "loopback"),
+    [
+        ("http://127.0.0.1:8000", True),
+        ("http://localhost:8000", True),
+        ("http://[::1]:8000", True),
+        ("https://ioc.thuathienhue.gov.vn", False),
+        ("http://10.20.0.5:8000", False),
+    ],
+)
+def test_a_loopback_public_url_is_noticed(public_url, loopback):
+    from alerts.service import loopback_public_url
+    from ioc.settings import load_settings
+
+    assert loopback_public_url(load_settings(public_url=public_url)) is loopback
