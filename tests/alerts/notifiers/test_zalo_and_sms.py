@@ -13,7 +13,7 @@ from alerts.alert import FIRING, RESOLVED, Alert, alert_labels, fingerprint
 from alerts.grouping import AlertSnapshot, Notification
 from alerts.notifiers.base import PermanentError
 from alerts.notifiers.sms import Gateway, SmsNotifier, preset_gateway
-from alerts.notifiers.sms_text import sms_text, strip_diacritics
+from alerts.notifiers.sms.text import sms_text, strip_diacritics
 from alerts.notifiers.zalo import ZaloNotifier
 
 T0 = 1_800_000_000.0

@@ -14,7 +14,7 @@ import orjson
 from alerts.grouping import Notification
 from alerts.notifiers.base import PermanentError, TemporaryError, check_http
 from alerts.notifiers.secrets import read_secret
-from alerts.notifiers.sms_text import sms_text
+from alerts.notifiers.sms.text import sms_text
 
 ESMS_URL = "https://rest.esms.vn/MainService.svc/json/SendMultipleMessage_V4_post_json/"
 SPEEDSMS_URL = "https://api.speedsms.vn/index.php/sms/send"
