@@ -38,7 +38,8 @@ def send_trial(settings: Settings, receiver: str, now: float | None = None) -> t
         name = integration.notifier.name
         try:
             integration.notifier.send(notification)
-            lines.append(f"{receiver}/{name}: sent")
+            answer = getattr(integration.notifier, "last_answer", "")
+            lines.append(f"{receiver}/{name}: sent" + (f", answered {answer}" if answer else ""))
         except (TemporaryError, PermanentError) as exc:
             kind = "temporary" if isinstance(exc, TemporaryError) else "permanent"
             lines.append(f"{receiver}/{name}: failed ({kind}): {exc}")

@@ -12,7 +12,7 @@ import httpx
 import orjson
 
 from alerts.grouping import Notification
-from alerts.notifiers.base import PermanentError, TemporaryError, check_http
+from alerts.notifiers.base import PermanentError, TemporaryError, answer_of, check_http
 from alerts.notifiers.secrets import read_secret
 from alerts.notifiers.sms.text import sms_text
 
@@ -75,6 +75,7 @@ class SmsNotifier:
         client: httpx.Client | None = None,
     ):
         self.name = f"sms:{gateway.preset or gateway.url}"
+        self.last_answer = ""  # what the receiver said to the last message (`ioc notify test`)
         self.gateway, self.phones = gateway, phones
         self.language, self.external_url, self.max_chars, self.unicode = language, external_url, max_chars, unicode
         self.brandname = brandname
@@ -133,6 +134,7 @@ class SmsNotifier:
             raise TemporaryError(f"{what}: {type(exc).__name__}: {exc}") from exc
         check_http(response, what)
         self._check_answer(response, what)
+        self.last_answer = answer_of(response)
 
     def _check_answer(self, response: httpx.Response, what: str) -> None:
         """The presets' gateways answer 200 with their own verdict in the body."""

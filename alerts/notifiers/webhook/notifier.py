@@ -6,7 +6,7 @@ import httpx
 import orjson
 
 from alerts.grouping import Notification
-from alerts.notifiers.base import post_json
+from alerts.notifiers.base import answer_of, post_json
 from alerts.notifiers.message import console_url
 
 RECEIVER = "ioc"
@@ -41,6 +41,7 @@ def payload(notification: Notification, *, external_url: str, receiver: str | No
 class WebhookNotifier:
     def __init__(self, url: str, *, external_url: str, timeout_s: float = 5.0, client: httpx.Client | None = None):
         self.name = f"webhook:{url}"
+        self.last_answer = ""  # what the receiver said to the last message (`ioc notify test`)
         self.url = url
         self.external_url = external_url
         self.client = client or httpx.Client(timeout=timeout_s)
@@ -50,4 +51,4 @@ class WebhookNotifier:
 
     def send(self, notification: Notification) -> None:
         body = orjson.dumps(payload(notification, external_url=self.external_url))
-        post_json(self.client, self.url, body, f"webhook {self.url}")
+        self.last_answer = answer_of(post_json(self.client, self.url, body, f"webhook {self.url}"))

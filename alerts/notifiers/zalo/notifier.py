@@ -40,6 +40,7 @@ class ZaloNotifier:
         client: httpx.Client | None = None,
     ):
         self.name = "zalo"
+        self.last_answer = ""  # what the receiver said to the last message (`ioc notify test`)
         self.url = f"{api_url.rstrip('/')}/v3.0/oa/message/cs"
         self.refresh_url = f"{oauth_url.rstrip('/')}/v4/oa/access_token"
         self.access_token_file, self.refresh_token_file = access_token_file, refresh_token_file
@@ -96,6 +97,7 @@ class ZaloNotifier:
             answer = self._post_message(token, user_id, text)
         error = answer.get("error")
         if error == 0:
+            self.last_answer = orjson.dumps(answer).decode()[:200]
             return
         what = f"zalo message/cs to {user_id} answered error {error}: {answer.get('message', '')}"
         if error in RATE_LIMITED:
