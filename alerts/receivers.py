@@ -3,6 +3,7 @@ a one-route tree sending everything to the channels of the section 6 settings.""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from alerts.delivery.notify import Integration
@@ -20,6 +21,7 @@ from alerts.routes.tree import SITE_ELSE_AGENCY, Route, build_tree
 from ioc.settings import Settings
 
 DEFAULT_RECEIVER = "ioc"
+log = logging.getLogger("ioc.alerts")
 
 
 @dataclass
@@ -34,13 +36,14 @@ def receiver_integrations(config: ReceiverConfig, settings: Settings) -> list[In
     external, language, tz = settings.public_url, settings.language, settings.timezone
     out: list[Integration] = []
     for hook in config.webhook_configs:
-        out.append(Integration(WebhookNotifier(hook.url, external_url=external), hook.send_resolved))
+        notifier: Notifier = WebhookNotifier(hook.url, external_url=external, max_alerts=hook.max_alerts)
+        out.append(Integration(notifier, hook.send_resolved))
     for am in config.alertmanager_configs:
         out.append(Integration(AlertmanagerNotifier(am.url, external_url=external), True))
     for mail in config.email_configs:
         host, _, port = mail.smarthost.rpartition(":")
         password = read_secret(mail.auth_password_file, "SMTP password") if mail.auth_password_file else None
-        notifier: Notifier = EmailNotifier(
+        notifier = EmailNotifier(
             host=host, port=int(port), sender=mail.from_, recipients=[t.strip() for t in mail.to.split(",")],
             language=language, timezone=tz, external_url=external, user=mail.auth_username, password=password,
             starttls=mail.require_tls,
@@ -109,6 +112,15 @@ def settings_integrations(settings: Settings) -> list[Integration]:
     return out
 
 
+def settings_channels(settings: Settings) -> list[str]:
+    """The section 6 settings that configure a channel."""
+    out = ["IOC_ALERT_WEBHOOK_URLS"] if settings.alert_webhook_urls else []
+    out += ["IOC_ALERTMANAGER_URL"] if settings.alertmanager_url is not None else []
+    out += ["IOC_SMTP_*"] if settings.smtp_host and settings.smtp_to else []
+    out += ["IOC_TELEGRAM_*"] if settings.telegram_bot_token and settings.telegram_chat_ids else []
+    return out
+
+
 def settings_tree(settings: Settings) -> Route:
     """One route: grouped by site (else agency) after IOC_ALERT_GROUP_WAIT_S, resent every repeat interval."""
     wait = settings.alert_group_wait_s
@@ -124,6 +136,12 @@ def settings_tree(settings: Settings) -> Route:
 def load_delivery(settings: Settings, integrations: list[Integration] | None = None) -> Delivery:
     """The routes file's tree and receivers, else the settings' one route (or these integrations on it)."""
     if integrations is None and settings.alert_routes_file is not None:
+        ignored = settings_channels(settings)
+        if ignored:
+            log.warning(
+                "IOC_ALERT_ROUTES_FILE is set, so %s send nothing: name them as receivers in %s",
+                ", ".join(ignored), settings.alert_routes_file,
+            )  # fmt: skip
         return from_routes(load_routes(settings.alert_routes_file), settings)
     chosen = integrations if integrations is not None else settings_integrations(settings)
     return Delivery(settings_tree(settings), {DEFAULT_RECEIVER: chosen})

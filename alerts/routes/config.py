@@ -236,8 +236,6 @@ class RoutesConfig(_Strict):
     receivers: list[ReceiverConfig]
     time_intervals: list[NamedTimeInterval] = []
     mute_time_intervals: list[NamedTimeInterval] = []  # the older name, still accepted by Alertmanager
-    templates: list[str] = []
-    global_: dict[str, Any] = Field({}, alias="global")
 
     def intervals(self) -> dict[str, tuple[TimeInterval, ...]]:
         return {
@@ -331,6 +329,15 @@ def parse_routes_text(text: str, source: str = "routes") -> RoutesConfig:
         raise RoutesError([f"{source}: not valid YAML: {exc}"]) from None
     if not isinstance(raw, dict):
         raise RoutesError([f"{source}: expected a mapping with route and receivers"])
+    # Parts of an Alertmanager file that are not routing: said plainly rather than "unknown key".
+    elsewhere = {
+        "global": "not read here: write smarthost, from and api_url in each receiver's configs",
+        "templates": "not read here: messages are composed by ioc (in Vietnamese or English, IOC_LANGUAGE)",
+        "inhibit_rules": "inhibition is in the alert rules (inhibited_by, and the inventory's depends_on)",
+    }
+    unread = [f"{key}: {why}" for key, why in elsewhere.items() if key in raw]
+    if unread:
+        raise RoutesError(unread)
     try:
         config = RoutesConfig.model_validate(raw)
     except ValidationError as exc:

@@ -12,11 +12,15 @@ from alerts.notifiers.message import console_url
 RECEIVER = "ioc"
 
 
-def payload(notification: Notification, *, external_url: str, receiver: str | None = None) -> dict[str, object]:
+def payload(
+    notification: Notification, *, external_url: str, receiver: str | None = None, max_alerts: int = 0
+) -> dict[str, object]:
+    """`max_alerts` (0: all) keeps the first alerts and counts the rest in `truncatedAlerts`, as Alertmanager."""
+    alerts = notification.alerts[:max_alerts] if max_alerts else notification.alerts
     return {
         "version": "4",
         "groupKey": notification.group_key,
-        "truncatedAlerts": 0,
+        "truncatedAlerts": len(notification.alerts) - len(alerts),
         "status": notification.status,
         "receiver": receiver or notification.receiver or RECEIVER,
         "groupLabels": notification.group_labels,
@@ -33,14 +37,23 @@ def payload(notification: Notification, *, external_url: str, receiver: str | No
                 "generatorURL": console_url(external_url, a.id),
                 "fingerprint": a.fingerprint,
             }
-            for a in notification.alerts
+            for a in alerts
         ],
     }
 
 
 class WebhookNotifier:
-    def __init__(self, url: str, *, external_url: str, timeout_s: float = 5.0, client: httpx.Client | None = None):
+    def __init__(
+        self,
+        url: str,
+        *,
+        external_url: str,
+        max_alerts: int = 0,
+        timeout_s: float = 5.0,
+        client: httpx.Client | None = None,
+    ):
         self.name = f"webhook:{url}"
+        self.max_alerts = max_alerts
         self.last_answer = ""  # what the receiver said to the last message (`ioc notify test`)
         self.url = url
         self.external_url = external_url
@@ -50,5 +63,5 @@ class WebhookNotifier:
         self.client.close()
 
     def send(self, notification: Notification) -> None:
-        body = orjson.dumps(payload(notification, external_url=self.external_url))
+        body = orjson.dumps(payload(notification, external_url=self.external_url, max_alerts=self.max_alerts))
         self.last_answer = answer_of(post_json(self.client, self.url, body, f"webhook {self.url}"))

@@ -161,3 +161,19 @@ def test_build_notifiers_from_settings(receiver: Receiver):
     ]  # fmt: skip
     for notifier in notifiers:
         notifier.close()
+
+
+def test_webhook_max_alerts_truncates_as_alertmanager_does(receiver: Receiver):
+    alerts = []
+    for i in range(5):
+        alert = make_alert()
+        alert.fingerprint, alert.id = f"{i:016x}", 100 + i
+        alerts.append(AlertSnapshot.of(alert, "firing"))
+    hook = WebhookNotifier(receiver.url + "/hook", external_url="https://ioc.example", max_alerts=2)
+    hook.send(Notification('{}:{site="xa-phu-vang"}', {"site": "xa-phu-vang"}, tuple(alerts)))
+    hook.close()
+    (body,) = receiver.bodies()
+    assert body["truncatedAlerts"] == 3
+    assert [a["generatorURL"] for a in body["alerts"]] == [
+        "https://ioc.example/ui/alerts/100", "https://ioc.example/ui/alerts/101",
+    ]  # fmt: skip

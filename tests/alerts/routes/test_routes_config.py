@@ -111,6 +111,14 @@ CASES = [
 ]  # fmt: skip
 
 
+CASES += [
+    ("global", {"smtp_smarthost": "mail:25"},
+     ["global: not read here: write smarthost, from and api_url in each receiver's configs"]),
+    ("inhibit_rules", [{"source_matchers": ['alertname="link_down"']}],
+     ["inhibit_rules: inhibition is in the alert rules (inhibited_by, and the inventory's depends_on)"]),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize(("path", "value", "problems"), CASES)
 def test_every_error_names_its_key(path, value, problems):
     with pytest.raises(RoutesError) as caught:
@@ -170,3 +178,33 @@ def test_a_loopback_public_url_is_noticed(public_url, loopback):
     from ioc.settings import load_settings
 
     assert loopback_public_url(load_settings(public_url=public_url)) is loopback
+
+
+def test_without_a_routes_file_the_section_6_settings_are_one_route(tmp_path: Path, caplog):
+    from alerts.receivers import load_delivery
+    from ioc.settings import load_settings
+
+    settings = load_settings(alert_webhook_urls="http://127.0.0.1:9/a,http://127.0.0.1:9/b", alert_group_wait_s=5,
+                             alert_repeat_interval_s=3600, smtp_host="127.0.0.1", smtp_to="a@b.vn")  # fmt: skip
+    delivery = load_delivery(settings)
+    tree = delivery.tree
+    assert (tree.receiver, tree.routes, tree.group_wait_s, tree.group_interval_s, tree.repeat_interval_s) == (
+        "ioc",
+        [],
+        5.0,
+        5.0,
+        3600.0,
+    )
+    assert [i.notifier.name for i in delivery.receivers["ioc"]] == [
+        "webhook:http://127.0.0.1:9/a", "webhook:http://127.0.0.1:9/b", "email",
+    ]  # fmt: skip
+    assert tree.group_labels({"site": "s", "agency": "a"}) == {"site": "s"}
+    assert tree.group_labels({"agency": "a"}) == {"agency": "a"}
+    # With a routes file those settings send nothing, and the log says so.
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(GOOD, encoding="utf-8")
+    delivery = load_delivery(load_settings(alert_routes_file=routes, alert_webhook_urls="http://127.0.0.1:9/a"))
+    assert sorted(delivery.receivers) == ["sms-ky-thuat", "truc-ca", "zalo-so-tttt"]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"IOC_ALERT_ROUTES_FILE is set, so IOC_ALERT_WEBHOOK_URLS send nothing: name them as receivers in {routes}"
+    ]
