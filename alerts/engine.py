@@ -77,9 +77,11 @@ class Engine:
         baseline: BaselineSource = _no_baseline,
         is_holiday: Callable[[date], bool] = lambda d: False,
         topology_hold_s: float = 0.0,
+        reconnect_grace_s: float = float("inf"),
     ):
         self.rules = rules
         self.topology_hold_s = topology_hold_s
+        self.reconnect_grace_s = reconnect_grace_s
         self.language = language
         self.timezone = timezone
         self.baseline = baseline
@@ -277,6 +279,11 @@ class Engine:
                 rule = self._rule(alert.rule)
                 if rule is None or now - alert.clearing_since >= self._keep_firing_s(rule, alert):
                     self._resolve(alert, alert.clearing_since, changed)
+                elif now - alert.clearing_since >= self.reconnect_grace_s and alert.ref in self._down:
+                    # Healthy again for the grace: what is behind it is on its own, though its resolved waits.
+                    self._down[alert.ref].discard(alert.fingerprint)
+                    if not self._down[alert.ref]:
+                        del self._down[alert.ref]
         self._topology(down_before, changed)
         self._inhibition(changed)
         self._extend_holds(now)
@@ -489,6 +496,8 @@ class Engine:
             # Broke again before it stayed healthy long enough: the same incident goes on, no new page.
             alert.clearing_since = None
             alert.flaps += 1
+            if rule.down:
+                self._down.setdefault(alert.ref, set()).add(fp)  # down again, if the grace had let it go
             if cond.state != FIRING:
                 cond = replace(cond, state=FIRING)
             changed[fp] = alert
@@ -639,6 +648,8 @@ class Engine:
                 for fp in self._by_ref.get(ref, ()):
                     alert = self.alerts[fp]
                     if alert.suppressed_by is not None and alert.suppressed_by not in down_now and not alert.symptom:
+                        if alert.clearing_since is not None:
+                            continue  # healthy again already: it ends as part of its root's incident
                         self._suppress(alert, self._rule(alert.rule), down_now)
                         alert.hold_until = None  # the root was judged; what is still down pages now
                         changed[fp] = alert

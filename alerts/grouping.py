@@ -1,8 +1,8 @@
-"""Grouping per site or agency with a short group wait: a storm becomes one message."""
+"""What a message carries: snapshots of its alerts, its group key and labels, and its receiver."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 from alerts.alert import Alert, iso
 
@@ -49,10 +49,18 @@ class Notification:
     group_key: str
     group_labels: dict[str, str]
     alerts: tuple[AlertSnapshot, ...]
+    receiver: str = "ioc"
 
     @property
     def status(self) -> str:
         return "firing" if any(a.status == "firing" for a in self.alerts) else "resolved"
+
+    def without_resolved(self) -> Notification | None:
+        """The same message for a receiver with `send_resolved: false` (None when nothing is left)."""
+        firing = tuple(a for a in self.alerts if a.status == "firing")
+        if len(firing) == len(self.alerts):
+            return self
+        return replace(self, alerts=firing) if firing else None
 
     @property
     def common_labels(self) -> dict[str, str]:
@@ -68,48 +76,3 @@ def _common(maps: list[dict[str, str]]) -> dict[str, str]:
         return {}
     first = maps[0]
     return {k: v for k, v in first.items() if all(m.get(k) == v for m in maps[1:])}
-
-
-def group_of(labels: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """The group an alert is sent in: its site, else its agency, else one group for the rest."""
-    for key in ("site", "agency"):
-        if labels.get(key):
-            group = {key: labels[key]}
-            return f'{{}}:{{{key}="{labels[key]}"}}', group
-    return "{}:{}", {}
-
-
-@dataclass
-class _Group:
-    first_at: float
-    labels: dict[str, str]
-    members: dict[str, tuple[Alert, str]] = field(default_factory=dict)
-
-
-class Grouper:
-    """Holds alerts to be sent for `group_wait_s` after the first one of their group arrives."""
-
-    def __init__(self, group_wait_s: float):
-        self.group_wait_s = group_wait_s
-        self._groups: dict[str, _Group] = {}
-
-    def add(self, alert: Alert, status: str, now: float) -> None:
-        key, labels = group_of(alert.labels)
-        group = self._groups.get(key)
-        if group is None:
-            group = self._groups[key] = _Group(now, labels)
-        group.members[alert.fingerprint] = (alert, status)
-
-    def holds(self, fp: str) -> bool:
-        return any(fp in g.members for g in self._groups.values())
-
-    def next_due(self) -> float | None:
-        return min((g.first_at + self.group_wait_s for g in self._groups.values()), default=None)
-
-    def take_due(self, now: float) -> list[tuple[str, dict[str, str], list[tuple[Alert, str]]]]:
-        due = [k for k, g in self._groups.items() if now - g.first_at >= self.group_wait_s]
-        out = []
-        for key in due:
-            group = self._groups.pop(key)
-            out.append((key, group.labels, list(group.members.values())))
-        return out

@@ -34,7 +34,8 @@ RULE_TYPES = ("threshold", "down", "percentile", "rate", "anomaly", "burn_rate")
 OPS = (">", ">=", "<", "<=", "==", "!=")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,62}$")
-MATCH_KEYS = ("id", "site", "agency", "system")
+# Matched against the inventory's entry for the entity: one the inventory does not know matches only by `id`.
+MATCH_KEYS = ("id", "kind", "site", "agency", "system")
 _DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)?$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 

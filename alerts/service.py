@@ -1,12 +1,14 @@
 """The alert service: committed batches in (from the writer's thread, or LISTEN in another process),
-one evaluator thread running the engine and the router, one worker thread per notifier."""
+one evaluator thread running the engine and the delivery stages, one worker thread per integration."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import queue
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 
 import numpy as np
@@ -17,15 +19,17 @@ from psycopg_pool import ConnectionPool
 
 from alerts import store
 from alerts.alert import FIRING, Alert
+from alerts.delivery.dispatcher import Dispatcher
+from alerts.delivery.mute import Muter
+from alerts.delivery.notify import Deliverer, Integration
+from alerts.delivery.persist import DeliveryState
 from alerts.engine import Engine
 from alerts.grouping import AlertSnapshot, Notification
 from alerts.holidays import is_holiday
 from alerts.notifiers.alertmanager import AlertmanagerNotifier
-from alerts.notifiers.base import Notifier, PermanentError, TemporaryError, send_with_retries
-from alerts.notifiers.email import EmailNotifier
-from alerts.notifiers.telegram import TelegramNotifier
+from alerts.notifiers.base import Notifier
 from alerts.notifiers.webhook import WebhookNotifier
-from alerts.routing import Router
+from alerts.receivers import Delivery, load_delivery, settings_integrations
 from alerts.rules import Rule, load_rules
 from ioc.inventory import load_inventory_from_store
 from ioc.metrics import AlertMetrics
@@ -42,73 +46,18 @@ ALERTMANAGER_RESEND_S = 60.0
 
 
 def build_notifiers(settings: Settings) -> list[Notifier]:
-    """One notifier per configured channel."""
-    external = settings.public_url
-    notifiers: list[Notifier] = [
-        WebhookNotifier(str(url), external_url=external) for url in settings.alert_webhook_urls
-    ]
-    if settings.alertmanager_url is not None:
-        notifiers.append(AlertmanagerNotifier(str(settings.alertmanager_url), external_url=external))
-    if settings.smtp_host and settings.smtp_to:
-        notifiers.append(
-            EmailNotifier(
-                host=settings.smtp_host,
-                port=settings.smtp_port,
-                sender=settings.smtp_from,
-                recipients=list(settings.smtp_to),
-                language=settings.language,
-                timezone=settings.timezone,
-                external_url=external,
-                user=settings.smtp_user,
-                password=settings.smtp_password,
-                starttls=settings.smtp_starttls,
-            )
-        )
-    if settings.telegram_bot_token and settings.telegram_chat_ids:
-        notifiers.append(
-            TelegramNotifier(
-                api_url=str(settings.telegram_api_url),
-                token=settings.telegram_bot_token,
-                chat_ids=list(settings.telegram_chat_ids),
-                language=settings.language,
-                timezone=settings.timezone,
-                external_url=external,
-            )
-        )
-    return notifiers
+    """One notifier per channel of the section 6 settings (the receiver of a run without a routes file)."""
+    return [i.notifier for i in settings_integrations(settings)]
 
 
-class _Worker:
-    """Delivers messages for one notifier in its own thread, so a slow channel delays no other."""
-
-    def __init__(self, notifier: Notifier, metrics: AlertMetrics, stopping: threading.Event, retry_base_s: float):
-        self.notifier = notifier
-        self.metrics = metrics
-        self.stopping = stopping
-        self.retry_base_s = retry_base_s
-        self.queue: queue.Queue[Notification | None] = queue.Queue()
-        self.thread = threading.Thread(target=self.run, name=f"ioc-notify-{notifier.name}", daemon=True)
-
-    def run(self) -> None:
-        channel = self.notifier.name.split(":", 1)[0]
-        while True:
-            notification = self.queue.get()
-            if notification is None:
-                return
-            try:
-                send_with_retries(
-                    lambda n=notification: self.notifier.send(n),  # type: ignore[misc]
-                    base_s=self.retry_base_s,
-                    sleep=self.stopping.wait,
-                    on_retry=lambda exc: self.metrics.notification_retries.labels(channel).inc(),
-                )
-                self.metrics.notifications.labels(channel).inc()
-            except (TemporaryError, PermanentError) as exc:
-                self.metrics.notification_failures.labels(channel).inc()
-                log.error("giving up on a %s message (%s): %s", channel, notification.group_key, exc)
-            except Exception:
-                self.metrics.notification_failures.labels(channel).inc()
-                log.exception("a %s message failed", channel)
+def loopback_public_url(settings: Settings) -> bool:
+    host = urllib.parse.urlsplit(settings.public_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class AlertService:
@@ -121,6 +70,7 @@ class AlertService:
         in_process: bool = True,
         clock: Callable[[], float] = time.time,
         notifiers: list[Notifier] | None = None,
+        delivery: Delivery | None = None,
         rules: list[Rule] | None = None,
         queue_max: int = 10_000,
         retry_base_s: float = 0.5,
@@ -131,14 +81,21 @@ class AlertService:
         self.clock = clock
         self.metrics = AlertMetrics(registry)
         self.rules = rules
-        self.notifiers = notifiers if notifiers is not None else build_notifiers(settings)
-        self.router = Router(
-            group_wait_s=settings.alert_group_wait_s, repeat_interval_s=settings.alert_repeat_interval_s
-        )
+        if delivery is None:
+            machine = (WebhookNotifier, AlertmanagerNotifier)  # read by programs: one message a group, always
+            given = (
+                [Integration(n, digest=not isinstance(n, machine)) for n in notifiers]
+                if notifiers is not None
+                else None
+            )
+            delivery = load_delivery(settings, given)
+        self.delivery = delivery
+        self.dispatcher = Dispatcher(delivery.tree, Muter(delivery.intervals))
         self.series = SeriesRegistry()
         self._queue: queue.Queue[CommittedBatch] = queue.Queue(maxsize=queue_max)
         self._stopping = threading.Event()
-        self._workers = [_Worker(n, self.metrics, self._stopping, retry_base_s) for n in self.notifiers]
+        self.deliverer = Deliverer(delivery.receivers, self.metrics, self._stopping, retry_base_s, self._sent)
+        self.state = DeliveryState()
         self._threads: list[threading.Thread] = []
         self.engine: Engine | None = None
         self._last_status_ts = 0.0
@@ -162,36 +119,56 @@ class AlertService:
                 baseline=self._baseline,
                 is_holiday=is_holiday,
                 topology_hold_s=self.settings.alert_topology_hold_s,
+                reconnect_grace_s=self.settings.alert_reconnect_grace_s,
             )
-            gone = engine.restore(store.load_open_alerts(conn), store.load_liveness(conn), now)
+            # An entity whose last word is `offline` and that never sent a sample was last heard then:
+            # without it the engine would count it as seen at start-up, alive, and resolve its outage.
+            liveness = [
+                (kind, entity, seen if seen is not None or offline is None else offline, offline)
+                for kind, entity, seen, offline in store.load_liveness(conn)
+            ]
+            gone = engine.restore(store.load_open_alerts(conn), liveness, now)
             store.save_alerts(conn, gone)
+            # Flap damping, holds, groups and unsent messages as they were when the last process stopped.
+            self.state.restore_runtime(conn, engine.alerts)
+            self.state.restore_groups(conn, self.dispatcher, engine.alerts)
+            unsent = self.state.take_outbox(conn)
             self._prime(conn, engine, now)
         self.engine = engine
         self._inventory_at = now
         self._last_status_ts = now
-        for worker in self._workers:
-            worker.thread.start()
+        workers = self.deliverer.all()
+        if workers and loopback_public_url(self.settings):
+            log.warning(
+                "IOC_PUBLIC_URL is %s, a loopback address: the links in alert messages will not open for their "
+                "readers; set it to the address the operations centre reaches this service at",
+                self.settings.public_url,
+            )
+        self.deliverer.start()
+        for outbox_id, receiver, index, message in unsent:
+            workers = self.deliverer.workers.get(receiver, [])
+            if index < len(workers):
+                workers[index].queue.put((outbox_id, message))
+            else:
+                self._sent(outbox_id)  # its receiver is gone from the routes file
         self._threads = [threading.Thread(target=self._evaluate_loop, name="ioc-alerts", daemon=True)]
         if not self.in_process:
             self._threads.append(threading.Thread(target=self._listen_loop, name="ioc-alerts-listen", daemon=True))
         for thread in self._threads:
             thread.start()
         log.info(
-            "alert engine started: %d rules, %d open alerts, %d notifiers",
+            "alert engine started: %d rules, %d open alerts, %d receivers, %d integrations",
             len(rules),
             len(engine.alerts),
-            len(self._workers),
+            len(self.delivery.receivers),
+            len(workers),
         )
 
     def stop(self) -> None:
         self._stopping.set()
         for thread in self._threads:
             thread.join(timeout=10)
-        for worker in self._workers:
-            worker.queue.put(None)
-        for worker in self._workers:
-            worker.thread.join(timeout=10)
-            worker.notifier.close()
+        self.deliverer.stop()
 
     def on_committed(self, batch: CommittedBatch) -> None:
         """Called by the ingest writer after every commit, in its thread: hand over and return."""
@@ -209,7 +186,7 @@ class AlertService:
         while not self._stopping.is_set():
             now = self.clock()
             wait = next_tick - now
-            due = self.router.grouper.next_due()
+            due = self.dispatcher.next_due()
             if due is not None:
                 wait = min(wait, due - now)
             batches, carried = carried, []
@@ -272,29 +249,42 @@ class AlertService:
                 self._unsaved = {}
                 for alert in changed.values():
                     self.metrics.transitions.labels("dropped" if alert.dropped else alert.state).inc()
-                    self.router.consider(alert, now)
+                    self.dispatcher.consider(alert, now)
             if tick:
                 for alert in engine.alerts.values():
-                    self.router.consider(alert, now)
-            notifications, notified = self.router.flush(now)
-            if notified:
-                store.mark_notified(conn, [a.id for a in notified if a.id is not None], now)
+                    self.dispatcher.consider(alert, now)
+            outgoing = self.dispatcher.flush(now)
+            if outgoing.notified:
+                store.mark_notified(conn, [a.id for a in outgoing.notified if a.id is not None], now)
+            planned = self.deliverer.plan(outgoing.notifications)
+            # Committed with the round: a message taken is sent even if the process dies before it is.
+            queued = [(w, self.state.add_to_outbox(conn, w.receiver, w.index, m), m) for w, m in planned]
+            self.state.save_runtime(conn, engine.alerts)
+            self.state.save_groups(conn, self.dispatcher)
             if tick and now >= self._am_resend_at:
                 self._am_resend_at = now + ALERTMANAGER_RESEND_S
                 self._resend_to_alertmanager(engine, now)
-        for notification in notifications:
-            for worker in self._workers:
-                worker.queue.put(notification)
+        for worker, outbox_id, message in queued:
+            worker.queue.put((outbox_id, message))
         counts = {"pending": 0, "firing": 0}
         for alert in engine.alerts.values():
             counts[alert.state] = counts.get(alert.state, 0) + 1
         for state, count in counts.items():
             self.metrics.open_alerts.labels(state).set(count)
 
+    def _sent(self, outbox_id: int) -> None:
+        """A message is done with (in a notifier's thread): off the outbox."""
+        try:
+            with self.pool.connection() as conn:
+                DeliveryState.sent(conn, outbox_id)
+        except psycopg.Error as exc:
+            log.warning("could not take message %d off the outbox (%s): it may be sent again after a restart",
+                        outbox_id, exc)  # fmt: skip
+
     def _refresh(self, conn: psycopg.Connection, engine: Engine, now: float) -> None:
         """Silences, maintenance windows and acks every tick; the inventory now and then."""
-        self.router.silences = store.load_silences(conn, now)
-        self.router.windows = store.load_windows(conn)
+        self.dispatcher.muter.silences = store.load_silences(conn, now)
+        self.dispatcher.muter.windows = store.load_windows(conn)
         acks = store.load_acks(conn)
         for alert in engine.alerts.values():
             if alert.id is not None:
@@ -307,20 +297,27 @@ class AlertService:
 
     def _resend_to_alertmanager(self, engine: Engine, now: float) -> None:
         """Alertmanager forgets an alert not heard of for its resolve_timeout; say again what still fires."""
-        workers = [w for w in self._workers if isinstance(w.notifier, AlertmanagerNotifier)]
-        if not workers:
+        targets = {
+            name: [w for w in workers if isinstance(w.integration.notifier, AlertmanagerNotifier)]
+            for name, workers in self.deliverer.workers.items()
+        }
+        if not any(targets.values()):
             return
         firing = [
-            AlertSnapshot.of(a, "firing")
+            a
             for a in engine.alerts.values()
-            if a.state == FIRING
-            and a.last_notified_at is not None
-            and a.suppressed_by is None
-            and not self.router.muted(a, now)
+            if a.state == FIRING and a.last_notified_at is not None and self.dispatcher.announce(a, now)
         ]
-        if firing:
-            for worker in workers:
-                worker.queue.put(Notification("resend", {}, tuple(firing)))
+        for name, workers in targets.items():
+            # Only what the tree sends to this receiver, so Alertmanager keeps exactly what it was told.
+            mine = [
+                AlertSnapshot.of(a, "firing")
+                for a in firing
+                if any(r.receiver == name for r in self.dispatcher.tree.match(a.labels))
+            ]
+            if mine and workers:
+                for worker in workers:
+                    worker.queue.put((None, Notification("resend", {}, tuple(mine), receiver=name)))
 
     # -- restarts and other processes ------------------------------------------------------------
 

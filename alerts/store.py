@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -27,32 +28,23 @@ _COLUMNS = (
 )
 
 
+def _alert(r: tuple[Any, ...]) -> Alert:
+    return Alert(
+        id=r[0], fingerprint=r[1], rule=r[2], severity=r[3], state=r[4], kind=r[5], entity=r[6], site=r[7],
+        agency=r[8], labels=r[9], annotations=r[10], summary=r[11], value=r[12], pending_since=_ts(r[13]) or 0.0,
+        starts_at=_ts(r[14]), ends_at=_ts(r[15]), suppressed_by=r[16], acked_by=r[17], last_notified_at=_ts(r[18]),
+    )  # fmt: skip
+
+
 def load_open_alerts(conn: psycopg.Connection) -> list[Alert]:
     rows = conn.execute(f"SELECT {_COLUMNS} FROM alerts WHERE state <> 'resolved' ORDER BY id").fetchall()
-    return [
-        Alert(
-            id=r[0],
-            fingerprint=r[1],
-            rule=r[2],
-            severity=r[3],
-            state=r[4],
-            kind=r[5],
-            entity=r[6],
-            site=r[7],
-            agency=r[8],
-            labels=r[9],
-            annotations=r[10],
-            summary=r[11],
-            value=r[12],
-            pending_since=_ts(r[13]) or 0.0,
-            starts_at=_ts(r[14]),
-            ends_at=_ts(r[15]),
-            suppressed_by=r[16],
-            acked_by=r[17],
-            last_notified_at=_ts(r[18]),
-        )
-        for r in rows
-    ]
+    return [_alert(r) for r in rows]
+
+
+def load_alerts_by_id(conn: psycopg.Connection, ids: list[int]) -> dict[int, Alert]:
+    """Alerts in any state (a resolved one waiting in a group for its message, after a restart)."""
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM alerts WHERE id = ANY(%s)", (ids,)).fetchall()
+    return {r[0]: _alert(r) for r in rows}
 
 
 def save_alerts(conn: psycopg.Connection, alerts: Iterable[Alert]) -> None:

@@ -18,6 +18,8 @@ keys_app = typer.Typer(no_args_is_help=True, help="API keys (contract section 4)
 rules_app = typer.Typer(no_args_is_help=True, help="Alert rules")
 probe_app = typer.Typer(no_args_is_help=True, help="Probes that measure and publish per the contract")
 dashboards_app = typer.Typer(no_args_is_help=True, help="Grafana dashboards as code")
+routes_app = typer.Typer(no_args_is_help=True, help="Alert routing and receivers (contract section 8)")
+notify_app = typer.Typer(no_args_is_help=True, help="Try the receivers (contract section 8)")
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(keys_app, name="keys")
 app.add_typer(account_commands.users_app, name="users")
@@ -25,6 +27,8 @@ account_commands.add_key_commands(keys_app)
 app.add_typer(rules_app, name="rules")
 app.add_typer(probe_app, name="probe")
 app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(routes_app, name="routes")
+app.add_typer(notify_app, name="notify")
 
 
 def settings_or_exit() -> Settings:
@@ -152,6 +156,48 @@ def rules_check(
         typer.echo("\n".join(problems), err=True)
         raise typer.Exit(1)
     typer.echo(f"{directory or 'default rules'}: ok ({len(rules)} rules)")
+
+
+@routes_app.command("check")
+def routes_check(file: Path) -> None:
+    """Validate a routes file; each error names its key (`route.routes[1].matchers[0]: ...`)."""
+    from alerts.routes.config import RoutesError, load_routes
+
+    try:
+        config = load_routes(file)
+    except RoutesError as exc:
+        typer.echo(f"{file}: invalid routes file", err=True)
+        typer.echo("\n".join(f"  {p}" for p in exc.problems), err=True)
+        raise typer.Exit(1) from None
+    routes = len(build_routes(config))
+    intervals = len(config.intervals())
+    typer.echo(
+        f"{file}: ok ({len(config.receivers)} receivers, {routes} routes, "
+        f"{intervals} time interval{'' if intervals == 1 else 's'})"
+    )
+
+
+def build_routes(config: object) -> list[object]:
+    from alerts.routes.config import RoutesConfig
+    from alerts.routes.tree import build_tree
+
+    assert isinstance(config, RoutesConfig)
+    return list(build_tree(config.route).walk())
+
+
+@notify_app.command("test")
+def notify_test(
+    receiver: Annotated[str, typer.Argument(help="A receiver of IOC_ALERT_ROUTES_FILE (`ioc` without one)")],
+) -> None:
+    """Send a test message through one receiver and say what each of its integrations answered."""
+    from alerts.notifiers.trial import send_trial
+
+    settings = settings_or_exit()
+    lines, ok = send_trial(settings, receiver)
+    for line in lines:
+        typer.echo(line, err=not ok)
+    if not ok:
+        raise typer.Exit(1)
 
 
 def _probe(

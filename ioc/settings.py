@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     http_port: int = Field(8000, ge=1, le=65535)
     alert_webhook_urls: Annotated[list[AnyUrl], NoDecode] = []
+    alert_routes_file: Path | None = None  # contract section 8
 
     http_host: str = "0.0.0.0"  # noqa: S104 - the API is meant to be reached from the operations centre
     public_url: str = "http://127.0.0.1:8000"
@@ -79,6 +80,9 @@ class Settings(BaseSettings):
     # interval, so the probe's first bad sample is in; while that makes the root's own down alert pending
     # (link_down's 30 s `for`), the dependent waits for it too.
     alert_topology_hold_s: float = Field(20.0, ge=0, le=3600)
+    # How long after a root is healthy again its dependents may stay dark before they page on their own:
+    # long enough for a kiosk to notice its link is back and reconnect.
+    alert_reconnect_grace_s: float = Field(45.0, ge=0, le=3600)
     alertmanager_url: AnyUrl | None = None
     smtp_host: str | None = None
     smtp_port: int = Field(25, ge=1, le=65535)
@@ -98,6 +102,18 @@ class Settings(BaseSettings):
     _split = field_validator("alert_webhook_urls", "smtp_to", "telegram_chat_ids", "peer_urls", mode="before")(
         _split_commas
     )
+
+    @field_validator("alert_routes_file")
+    @classmethod
+    def _check_routes_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            from alerts.routes.config import RoutesError, load_routes
+
+            try:
+                load_routes(value)
+            except RoutesError as exc:
+                raise ValueError("; ".join(exc.problems)) from None
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -35,12 +35,19 @@ def check_http(response: httpx.Response, what: str) -> None:
         raise PermanentError(f"{what} answered {response.status_code}: {response.text[:200]}")
 
 
-def post_json(client: httpx.Client, url: str, body: bytes, what: str) -> None:
+def answer_of(response: httpx.Response) -> str:
+    """What a receiver answered, for `ioc notify test`: the status and the start of the body."""
+    text = " ".join(response.text.split())
+    return f"{response.status_code} {text[:200]}".rstrip()
+
+
+def post_json(client: httpx.Client, url: str, body: bytes, what: str) -> httpx.Response:
     try:
         response = client.post(url, content=body, headers={"Content-Type": "application/json; charset=utf-8"})
     except httpx.TransportError as exc:  # timeouts, refused and reset connections
         raise TemporaryError(f"{what}: {type(exc).__name__}: {exc}") from exc
     check_http(response, what)
+    return response
 
 
 def send_with_retries(

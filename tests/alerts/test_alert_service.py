@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-import pytest
 from alert_helpers import PHU_VANG_KIOSK, Batches, Receiver, load_inventory, wait_until, write_rules
 from prometheus_client import CollectorRegistry
 from psycopg.types.json import Jsonb
@@ -17,15 +15,6 @@ from alerts.rules import load_rules
 from alerts.service import AlertService
 from ioc.model import StatusUpdate
 from ioc.settings import load_settings
-from ioc.store.connect import make_pool
-
-
-@pytest.fixture
-def pool(dsn: str) -> Iterator[object]:
-    p = make_pool(dsn, max_size=4, name="ioc-alerts-test")
-    p.open(wait=True)
-    yield p
-    p.close()
 
 
 def make_service(dsn: str, pool: object, receiver: Receiver, tmp_path: Path, **overrides: object) -> AlertService:
@@ -107,7 +96,8 @@ def test_a_silence_in_the_store_mutes_until_it_is_expired(dsn, pool, receiver, t
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("UPDATE silences SET expired_at = now()")
         bodies = receiver.wait_for(2)
-        assert [a["labels"]["entity"] for a in bodies[1]["alerts"]] == ["kiosk-pv-01"]
+        # As Alertmanager does, a group's message lists all its firing alerts: the one just unmuted joins.
+        assert sorted(a["labels"]["entity"] for a in bodies[1]["alerts"]) == ["kiosk-pv-01", "kiosk-pv-02"]
     finally:
         service.stop()
 
@@ -160,3 +150,13 @@ def test_a_store_failure_loses_no_transition(dsn, pool, receiver, tmp_path):
         wait_until(lambda: alert_rows(dsn) == [("kiosk_down", "kiosk", "kiosk-pv-01", "firing", None, True)])
     finally:
         service.stop()
+
+
+def test_a_loopback_public_url_warns_at_start_up_when_receivers_are_configured(dsn, pool, receiver, tmp_path, caplog):
+    load_inventory(dsn, kiosks=1)
+    warning = "IOC_PUBLIC_URL is http://127.0.0.1:8000, a loopback address: the links in alert messages will not open"
+    make_service(dsn, pool, receiver, tmp_path).stop()
+    assert [r.levelname for r in caplog.records if r.getMessage().startswith(warning)] == ["WARNING"]
+    caplog.clear()
+    make_service(dsn, pool, receiver, tmp_path, public_url="https://ioc.thuathienhue.gov.vn").stop()
+    assert not [r for r in caplog.records if "IOC_PUBLIC_URL" in r.getMessage()]

@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.alert import FIRING, RESOLVED, Alert
+from alerts.delivery.dispatcher import Dispatcher
 from alerts.engine import FLAPPING_AFTER, FLAPPING_HOLD_FACTOR, Engine
-from alerts.routing import Router
+from alerts.routes.tree import SITE_ELSE_AGENCY, Route
 from alerts.rules import parse_rules_text
 from ioc.inventory import parse_inventory
 from ioc.model import StatusUpdate
@@ -88,7 +89,7 @@ class Pipeline:
         assert problems == []
         inventory = parse_inventory(inventory_yaml(1) + STANDALONE)
         self.engine = Engine(rules, inventory, start=T0, topology_hold_s=topology_hold_s)
-        self.router = Router(group_wait_s=group_wait_s, repeat_interval_s=4 * 3600)
+        self.router = Dispatcher(Route("ioc", SITE_ELSE_AGENCY, group_wait_s, group_wait_s, 4 * 3600))
         self.sent: list[tuple[float, str, str, str]] = []  # (at, status, rule, entity)
         self.bodies: list[tuple[float, tuple]] = []
         self.silent: set[str] = set()
@@ -99,8 +100,7 @@ class Pipeline:
         if tick:
             for alert in self.engine.alerts.values():
                 self.router.consider(alert, now)
-        notifications, _ = self.router.flush(now)
-        for n in notifications:
+        for n in self.router.flush(now).notifications:
             self.bodies.append((now, n.alerts))
             self.sent.extend((now, a.status, a.labels["alertname"], a.labels["entity"]) for a in n.alerts)
 

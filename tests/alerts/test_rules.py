@@ -83,7 +83,7 @@ def test_a_good_rule_parses():
         ({"summary": {"fr": "x"}}, "r.yaml: rule link_loss: summary.fr: unknown language (expected vi or en)"),
         ({"labels": {"site": "x"}}, "r.yaml: rule link_loss: labels.site: is set by the engine and cannot be "
          "overridden"),
-        ({"match": {"colour": "red"}}, "r.yaml: rule link_loss: match.colour: unknown key (expected one of id, "
+        ({"match": {"colour": "red"}}, "r.yaml: rule link_loss: match.colour: unknown key (expected one of id, kind, "
          "site, agency, system)"),
         ({"name": "Link Loss"}, "r.yaml: rule #1: name: 'Link Loss' does not match ^[a-z][a-z0-9_]{0,62}$"),
         ({"name": None}, "r.yaml: rule #1: name: is required"),
@@ -161,7 +161,9 @@ def test_keep_firing_for_is_parsed_and_set_on_the_shipped_down_rules():
     (rule,), problems = parse_rules_text(rules_text(keep_firing_for="90s"), "r.yaml")
     assert problems == [] and rule.keep_firing_for_s == 90.0
     shipped = {r.name: r.keep_firing_for_s for r in load_rules() if r.down}
-    assert shipped == {"kiosk_down": 180.0, "link_down": 180.0, "link_no_data": 180.0, "service_down": 180.0}
+    assert shipped == {
+        "kiosk_down": 180.0, "link_down": 180.0, "link_no_data": 180.0, "service_down": 180.0, "service_no_data": 180.0,
+    }  # fmt: skip
 
 
 def test_inhibited_by_must_name_an_enabled_rule(tmp_path: Path):

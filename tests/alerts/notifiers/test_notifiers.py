@@ -5,16 +5,10 @@ from __future__ import annotations
 
 import email
 import email.policy
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import pytest
-from aiosmtpd.controller import Controller
-from alert_helpers import PHU_VANG_KIOSK, Receiver, wait_until
+from alert_helpers import PHU_VANG_KIOSK, Receiver
 
 from alerts.alert import FIRING, RESOLVED, Alert, alert_labels, fingerprint
 from alerts.grouping import AlertSnapshot, Notification
@@ -111,25 +105,6 @@ def test_telegram_send_message_keeps_diacritics(receiver: Receiver):
     bot.close()
 
 
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], bytes]] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[int, _Inbox]]:
-    inbox = _Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield port, inbox
-    controller.stop()
-
-
 def test_email_subject_and_body_are_utf8(smtp):
     port, inbox = smtp
     mailer = EmailNotifier(
@@ -153,44 +128,6 @@ def test_email_to_a_dead_server_is_temporary():
     )  # fmt: skip
     with pytest.raises(TemporaryError, match=r"SMTP 127\.0\.0\.1"):
         mailer.send(notification())
-
-
-ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-
-
-@pytest.fixture
-def alertmanager(tmp_path: Path, receiver: Receiver) -> Iterator[str]:
-    if ALERTMANAGER is None:
-        pytest.skip("prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)")
-    port = free_port()
-    config = tmp_path / "alertmanager.yml"
-    config.write_text(
-        "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 50ms\n  group_interval: 200ms\n"
-        "  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n"
-        f"      - url: {receiver.url}/from-am\n        send_resolved: true\n",
-        encoding="utf-8",
-    )
-    proc = subprocess.Popen(
-        [
-            ALERTMANAGER, f"--config.file={config}", f"--storage.path={tmp_path / 'am'}",
-            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
-        ],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{url}/-/ready", timeout=0.5).status_code == 200
-        except httpx.TransportError:
-            assert proc.poll() is None, proc.stderr.read().decode()  # type: ignore[union-attr]
-            return False
-
-    wait_until(ready, timeout=15, what="alertmanager ready")
-    yield url
-    proc.terminate()
-    proc.wait(10)
-    proc.stderr.close()  # type: ignore[union-attr]
 
 
 def test_a_real_alertmanager_receives_firing_and_resolved(alertmanager: str, receiver: Receiver):
@@ -224,3 +161,19 @@ def test_build_notifiers_from_settings(receiver: Receiver):
     ]  # fmt: skip
     for notifier in notifiers:
         notifier.close()
+
+
+def test_webhook_max_alerts_truncates_as_alertmanager_does(receiver: Receiver):
+    alerts = []
+    for i in range(5):
+        alert = make_alert()
+        alert.fingerprint, alert.id = f"{i:016x}", 100 + i
+        alerts.append(AlertSnapshot.of(alert, "firing"))
+    hook = WebhookNotifier(receiver.url + "/hook", external_url="https://ioc.example", max_alerts=2)
+    hook.send(Notification('{}:{site="xa-phu-vang"}', {"site": "xa-phu-vang"}, tuple(alerts)))
+    hook.close()
+    (body,) = receiver.bodies()
+    assert body["truncatedAlerts"] == 3
+    assert [a["generatorURL"] for a in body["alerts"]] == [
+        "https://ioc.example/ui/alerts/100", "https://ioc.example/ui/alerts/101",
+    ]  # fmt: skip

@@ -29,6 +29,7 @@ class EmailNotifier:
         timeout_s: float = 10.0,
     ):
         self.name = "email"
+        self.last_answer = ""  # what the receiver said to the last message (`ioc notify test`)
         self.host, self.port, self.sender, self.recipients = host, port, sender, recipients
         self.user, self.password, self.starttls, self.timeout_s = user, password, starttls, timeout_s
         self.language, self.timezone, self.external_url = language, timezone, external_url
@@ -56,6 +57,7 @@ class EmailNotifier:
                 if self.user:
                     smtp.login(self.user, self.password or "")
                 smtp.send_message(msg)
+                self.last_answer = f"accepted by {self.host}:{self.port} for {len(self.recipients)} recipient(s)"
         except smtplib.SMTPResponseException as exc:
             error = f"SMTP {self.host}:{self.port} answered {exc.smtp_code}: {exc.smtp_error!r}"
             if 400 <= exc.smtp_code < 500:

@@ -6,7 +6,7 @@ import httpx
 import orjson
 
 from alerts.grouping import Notification
-from alerts.notifiers.base import post_json
+from alerts.notifiers.base import answer_of, post_json
 from alerts.notifiers.message import compose
 
 MAX_TEXT = 4096  # Telegram's limit on one message
@@ -26,6 +26,7 @@ class TelegramNotifier:
         client: httpx.Client | None = None,
     ):
         self.name = "telegram"
+        self.last_answer = ""  # what the receiver said to the last message (`ioc notify test`)
         self.url = f"{api_url.rstrip('/')}/bot{token}/sendMessage"
         self.chat_ids = chat_ids
         self.language, self.timezone, self.external_url = language, timezone, external_url
@@ -42,4 +43,5 @@ class TelegramNotifier:
         for chat_id in self.chat_ids:
             payload = {"chat_id": chat_id, "text": text, "disable_web_page_preview": True}
             # The token is part of the URL: never let it into an error message.
-            post_json(self.client, self.url, orjson.dumps(payload), "telegram sendMessage")
+            response = post_json(self.client, self.url, orjson.dumps(payload), "telegram sendMessage")
+            self.last_answer = answer_of(response)

@@ -1,4 +1,5 @@
-"""Grouping, silences, maintenance windows, acks and repeats on a fake clock."""
+"""The group stage on the one-route tree of a run without a routes file: grouping by site (else agency),
+silences, maintenance windows, acks and repeats, on a fake clock."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from alerts.alert import FIRING, RESOLVED, Alert, alert_labels, fingerprint
-from alerts.routing import Router
+from alerts.delivery.dispatcher import Dispatcher
+from alerts.routes.tree import SITE_ELSE_AGENCY, Route
 from alerts.silences import MaintenanceWindow, Silence, matches
 
 T0 = 1_800_000_000.0
@@ -20,9 +22,14 @@ def alert(entity: str, site: str | None = "xa-phu-vang", agency: str | None = No
                  agency=agency, summary=entity, pending_since=T0, starts_at=T0, id=hash(entity) % 1000)  # fmt: skip
 
 
-def sent(router: Router, now: float) -> list[list[tuple[str, str]]]:
-    notifications, _ = router.flush(now)
-    return [[(a.labels["entity"], a.status) for a in n.alerts] for n in notifications]
+def Router(*, group_wait_s: float, repeat_interval_s: float) -> Dispatcher:
+    """What `IOC_ALERT_GROUP_WAIT_S` and `IOC_ALERT_REPEAT_INTERVAL_S` make of the tree without a routes file."""
+    route = Route("ioc", SITE_ELSE_AGENCY, group_wait_s, group_wait_s, repeat_interval_s)
+    return Dispatcher(route)
+
+
+def sent(router: Dispatcher, now: float) -> list[list[tuple[str, str]]]:
+    return [[(a.labels["entity"], a.status) for a in n.alerts] for n in router.flush(now).notifications]
 
 
 def test_a_storm_at_one_site_is_one_message_after_the_group_wait():
@@ -34,7 +41,7 @@ def test_a_storm_at_one_site_is_one_message_after_the_group_wait():
     assert sent(router, T0 + 1.9) == []
     out = sent(router, T0 + 2)
     assert sorted(len(m) for m in out) == [1, 5]
-    assert router.flush(T0 + 10) == ([], [])
+    assert router.flush(T0 + 10).notifications == []
 
 
 def test_group_keys_by_site_then_agency():
@@ -42,7 +49,7 @@ def test_group_keys_by_site_then_agency():
     router.consider(alert("a", site="s1"), T0)
     router.consider(alert("b", site=None, agency="ag"), T0)
     router.consider(alert("c", site=None), T0)
-    notifications, _ = router.flush(T0)
+    notifications = router.flush(T0).notifications
     assert sorted(n.group_key for n in notifications) == ['{}:{agency="ag"}', '{}:{site="s1"}', "{}:{}"]
 
 
@@ -86,12 +93,12 @@ def test_suppressed_alerts_send_nothing_until_released():
 
 def test_silence_mutes_matching_alerts_for_its_time_range():
     router = Router(group_wait_s=0, repeat_interval_s=3600)
-    router.silences = [Silence(1, {"site": "xa-phu-vang", "alertname": "kiosk_down"}, T0, T0 + 600)]
+    router.muter.silences = [Silence(1, {"site": "xa-phu-vang", "alertname": "kiosk_down"}, T0, T0 + 600)]
     a, b = alert("k1"), alert("k2", site="other")
     router.consider(a, T0)
     router.consider(b, T0)
     assert sent(router, T0) == [[("k2", "firing")]]
-    assert router.muted(a, T0) == "silence#1"
+    assert router.muter.muted(a.labels, T0) == "silence#1"
     router.consider(a, T0 + 600)  # the silence ran out: the alert pages now
     assert sent(router, T0 + 600) == [[("k1", "firing")]]
 

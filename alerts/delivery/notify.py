@@ -1,0 +1,135 @@
+"""The last stage: each integration of a receiver (one webhook, one Zalo OA, ...) sends in a thread of
+its own with retries, so a slow channel delays no other; `send_resolved: false` drops resolved alerts."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from alerts.grouping import Notification
+from alerts.notifiers.base import Notifier, PermanentError, TemporaryError, send_with_retries
+from ioc.metrics import AlertMetrics
+
+log = logging.getLogger("ioc.alerts")
+
+
+@dataclass
+class Integration:
+    notifier: Notifier
+    send_resolved: bool = True
+    digest: bool = False  # a person reads it (e-mail, Telegram, Zalo, SMS): a round's groups as one message
+
+    @property
+    def channel(self) -> str:
+        return self.notifier.name.split(":", 1)[0]
+
+
+def digest(notifications: list[Notification]) -> Notification:
+    """The messages of one round to one receiver as one: a province-wide storm is one SMS, not one a site."""
+    if len(notifications) == 1:
+        return notifications[0]
+    alerts = tuple(a for n in notifications for a in n.alerts)
+    keys = ";".join(n.group_key for n in notifications)
+    return Notification(f"digest:{{{keys}}}", {}, alerts, receiver=notifications[0].receiver)
+
+
+class IntegrationWorker:
+    def __init__(
+        self,
+        receiver: str,
+        index: int,
+        integration: Integration,
+        metrics: AlertMetrics,
+        stopping: threading.Event,
+        retry_base_s: float,
+        on_done: Callable[[int], None] | None = None,
+    ):
+        self.receiver, self.index, self.integration = receiver, index, integration
+        self.metrics, self.stopping, self.retry_base_s = metrics, stopping, retry_base_s
+        self.on_done = on_done
+        # (outbox id, message): the id is that of its row in the store, None for one not kept there.
+        self.queue: queue.Queue[tuple[int | None, Notification] | None] = queue.Queue()
+        name = f"ioc-notify-{receiver}-{integration.notifier.name}"
+        self.thread = threading.Thread(target=self.run, name=name, daemon=True)
+
+    def run(self) -> None:
+        channel = self.integration.channel
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            outbox_id, notification = item
+            try:
+                send_with_retries(
+                    lambda n=notification: self.integration.notifier.send(n),  # type: ignore[misc]
+                    base_s=self.retry_base_s,
+                    sleep=self.stopping.wait,
+                    on_retry=lambda exc: self.metrics.notification_retries.labels(channel).inc(),
+                )
+                self.metrics.notifications.labels(channel).inc()
+            except (TemporaryError, PermanentError) as exc:
+                self.metrics.notification_failures.labels(channel).inc()
+                log.error(
+                    "giving up on a %s message to %s (%s): %s", channel, self.receiver, notification.group_key, exc
+                )
+            except Exception:
+                self.metrics.notification_failures.labels(channel).inc()
+                log.exception("a %s message to %s failed", channel, self.receiver)
+            if outbox_id is not None and self.on_done is not None and not self.stopping.is_set():
+                self.on_done(outbox_id)  # sent, or given up on: either way not to be sent again after a restart
+
+
+class Deliverer:
+    """Hands each message to the integrations of its receiver."""
+
+    def __init__(
+        self,
+        receivers: Mapping[str, list[Integration]],
+        metrics: AlertMetrics,
+        stopping: threading.Event,
+        retry_base_s: float = 0.5,
+        on_done: Callable[[int], None] | None = None,
+    ):
+        self.workers = {
+            name: [
+                IntegrationWorker(name, index, i, metrics, stopping, retry_base_s, on_done)
+                for index, i in enumerate(integrations)
+            ]
+            for name, integrations in receivers.items()
+        }
+
+    def all(self) -> list[IntegrationWorker]:
+        return [w for workers in self.workers.values() for w in workers]
+
+    def start(self) -> None:
+        for worker in self.all():
+            worker.thread.start()
+
+    def deliver(self, notifications: list[Notification]) -> None:
+        for worker, message in self.plan(notifications):
+            worker.queue.put((None, message))
+
+    def plan(self, notifications: list[Notification]) -> list[tuple[IntegrationWorker, Notification]]:
+        """One round's messages: each to the integrations of its receiver, as a digest where one is read."""
+        out: list[tuple[IntegrationWorker, Notification]] = []
+        by_receiver: dict[str, list[Notification]] = {}
+        for notification in notifications:
+            by_receiver.setdefault(notification.receiver, []).append(notification)
+        for receiver, mine in by_receiver.items():
+            for worker in self.workers.get(receiver, ()):
+                wanted = [m for n in mine if (m := n if worker.integration.send_resolved else n.without_resolved())]
+                if wanted and worker.integration.digest:
+                    out.append((worker, digest(wanted)))
+                else:
+                    out.extend((worker, message) for message in wanted)
+        return out
+
+    def stop(self) -> None:
+        for worker in self.all():
+            worker.queue.put(None)
+        for worker in self.all():
+            worker.thread.join(timeout=10)
+            worker.integration.notifier.close()
