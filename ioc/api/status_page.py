@@ -19,7 +19,8 @@ from ioc.api.clock import NowDep
 from ioc.api.deps import ConnDep, SettingsDep
 from ioc.api.params import rfc3339
 from ioc.model import KINDS, STATUSES
-from ioc.store.queries import agency_names, entity_statuses, services_health
+from ioc.store.health import services_health
+from ioc.store.queries import agency_names, entity_statuses
 
 router = APIRouter(tags=["status page"])
 
