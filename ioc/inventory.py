@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 from ioc.model import ENTITY_ID_RE, KINDS, parse_entity_ref
 
 _SECTIONS = ("agencies", "sites", "entities")
+STATUS_PAGES = ("public", "private")  # an agency's `status_page` (contract section 7)
 _ENTITY_KEYS = {"kind", "id", "name", "site", "agency", "system", "depends_on", "interval_s"}
 
 
@@ -20,7 +21,11 @@ _ENTITY_KEYS = {"kind", "id", "name", "site", "agency", "system", "depends_on", 
 class Agency:
     id: str
     name: str
-    attrs: dict[str, Any] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)  # status_page, ...
+
+    @property
+    def public(self) -> bool:
+        return self.attrs.get("status_page", "public") != "private"
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,9 @@ def parse_inventory(text: str, source: str = "<inventory>") -> Inventory:
             continue
         ident = check.ident(where, entry, "id", required=True)
         name = check.text(where, entry, "name", required=True)
+        page = entry.get("status_page", "public")
+        if page not in STATUS_PAGES:
+            check.fail(f"{where}.status_page", f"must be public or private, not {page!r}")
         if ident and name:
             extra = {k: v for k, v in entry.items() if k not in ("id", "name")}
             agencies.append(Agency(ident, name, extra))
@@ -138,6 +146,16 @@ def parse_inventory(text: str, source: str = "<inventory>") -> Inventory:
         ident = check.ident(where, entry, "id", required=True)
         name = check.text(where, entry, "name", required=True)
         parent = check.ident(where, entry, "parent", required=False)
+        for key, limit in (("lat", 90.0), ("lon", 180.0)):
+            value = entry.get(key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or not -limit <= value <= limit
+            ):
+                check.fail(
+                    f"{where}.{key}", f"must be WGS 84 decimal degrees in [-{limit:g}, {limit:g}], not {value!r}"
+                )
+        if ("lat" in entry) != ("lon" in entry):
+            check.fail(where, "lat and lon go together")
         if ident and name:
             extra = {k: v for k, v in entry.items() if k not in ("id", "name", "parent")}
             sites.append(Site(ident, name, parent, extra))
