@@ -107,8 +107,9 @@ def parse_inventory(text: str, source: str = "<inventory>") -> Inventory:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
         raise InventoryError([f"{source}: {where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
-    if doc is None:
-        doc = {}
+    if doc is None or doc == {}:
+        # Storing it would remove every agency, site and entity of the province.
+        raise InventoryError([f"{source}: top level: the inventory is empty; it needs {', '.join(_SECTIONS)}"])
     if not isinstance(doc, dict):
         raise InventoryError([f"{source}: top level: must be a mapping with {', '.join(_SECTIONS)}"])
     for key in doc:
@@ -200,6 +201,8 @@ def parse_inventory(text: str, source: str = "<inventory>") -> Inventory:
             extra = {k: v for k, v in entry.items() if k not in _ENTITY_KEYS}
             entities.append(Entity(kind, ident, name, site, agency, system, tuple(refs), interval, extra))
 
+    if not any(sections.values()) and not check.problems:
+        check.fail("top level", "the inventory is empty: agencies, sites and entities are all missing or empty")
     _check_references(check, agencies, sites, entities)
     if check.problems:
         raise InventoryError(check.problems)

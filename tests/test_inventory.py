@@ -144,3 +144,38 @@ def test_cli_load_reports_errors(tmp_path: Path, dsn: str, monkeypatch: pytest.M
     result = runner.invoke(app, ["inventory", "load", str(good)])
     assert result.exit_code == 0, result.output
     assert "loaded 1 agencies, 3 sites, 3 entities" in result.output
+
+
+@pytest.mark.parametrize("text", ["", "~", "null", "{}", "agencies: []\nsites: []\nentities: []\n", "agencies:\n"])
+def test_an_empty_inventory_is_refused(text: str) -> None:
+    with pytest.raises(InventoryError) as err:
+        parse_inventory(text, "inventory.yaml")
+    (problem,) = err.value.problems
+    assert problem.startswith("inventory.yaml: top level: the inventory is empty")
+
+
+def test_put_of_an_empty_inventory_leaves_the_province_alone(dsn: str) -> None:
+    from fastapi.testclient import TestClient
+    from prometheus_client import CollectorRegistry
+
+    from ioc.api.app import create_app
+    from ioc.auth import create_key
+    from ioc.settings import load_settings
+    from ioc.store.connect import make_pool
+
+    with psycopg.connect(dsn) as conn:
+        store_inventory(conn, parse_inventory(CONTRACT_EXAMPLE))
+        key = create_key(conn, "admin", None, "test-admin")
+    pool = make_pool(dsn, max_size=2, name="ioc-inventory-test")
+    pool.open(wait=True)
+    try:
+        app = create_app(load_settings(database_url=dsn), pool=pool, registry=CollectorRegistry(), readiness={})
+        client = TestClient(app)
+        for body in (b"", b"null", b"{}"):
+            r = client.put("/api/v1/inventory", content=body, headers={"Authorization": f"Bearer {key}"})
+            assert r.status_code == 422, body
+            assert "the inventory is empty" in r.json()["detail"]
+    finally:
+        pool.close()
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM entities WHERE assigned").fetchone()[0] == 3
