@@ -20,6 +20,9 @@ from alerts.alert import FIRING, Alert
 from alerts.engine import Engine
 from alerts.grouping import AlertSnapshot, Notification
 from alerts.holidays import is_holiday
+from alerts.kpi_check import RULE as KPI_RULE
+from alerts.kpi_check import WINDOW_S as KPI_WINDOW_S
+from alerts.kpi_check import KpiCheck
 from alerts.notifiers.alertmanager import AlertmanagerNotifier
 from alerts.notifiers.base import Notifier, PermanentError, TemporaryError, send_with_retries
 from alerts.notifiers.email import EmailNotifier
@@ -145,6 +148,7 @@ class AlertService:
         self._inventory_at = 0.0
         self._am_resend_at = 0.0
         self._unsaved: dict[str, Alert] = {}
+        self.kpi = KpiCheck(settings.kpi_targets, language=settings.language)
 
     # -- life cycle --------------------------------------------------------------------------------
 
@@ -163,7 +167,9 @@ class AlertService:
                 is_holiday=is_holiday,
                 topology_hold_s=self.settings.alert_topology_hold_s,
             )
-            gone = engine.restore(store.load_open_alerts(conn), store.load_liveness(conn), now)
+            open_alerts = store.load_open_alerts(conn)
+            self.kpi.restore(open_alerts)
+            gone = engine.restore([a for a in open_alerts if a.rule != KPI_RULE], store.load_liveness(conn), now)
             store.save_alerts(conn, gone)
             self._prime(conn, engine, now)
         self.engine = engine
@@ -261,6 +267,9 @@ class AlertService:
                 self._refresh(conn, engine, now)
                 for alert in engine.tick(now):
                     changed[alert.fingerprint] = alert
+                if self.kpi.due(now):
+                    for alert in self._check_kpis(conn, now):
+                        changed[alert.fingerprint] = alert
                 self.metrics.eval_seconds.labels("tick").observe(time.perf_counter() - started)
             changed = {**self._unsaved, **changed}
             if changed:
@@ -274,7 +283,7 @@ class AlertService:
                     self.metrics.transitions.labels("dropped" if alert.dropped else alert.state).inc()
                     self.router.consider(alert, now)
             if tick:
-                for alert in engine.alerts.values():
+                for alert in [*engine.alerts.values(), *self.kpi.alerts.values()]:
                     self.router.consider(alert, now)
             notifications, notified = self.router.flush(now)
             if notified:
@@ -290,6 +299,14 @@ class AlertService:
             counts[alert.state] = counts.get(alert.state, 0) + 1
         for state, count in counts.items():
             self.metrics.open_alerts.labels(state).set(count)
+
+    def _check_kpis(self, conn: psycopg.Connection, now: float) -> list[Alert]:
+        """Every agency's KPIs over the last 24 hours against the targets (`kpi_below_target`)."""
+        from ioc.store.kpis import agency_kpis
+
+        names: dict[str, str] = dict(conn.execute("SELECT id, name FROM agencies").fetchall())
+        kpis = {a: agency_kpis(conn, a, now - KPI_WINDOW_S, now, KPI_WINDOW_S).kpis for a in names}
+        return self.kpi.evaluate(kpis, names, now)
 
     def _refresh(self, conn: psycopg.Connection, engine: Engine, now: float) -> None:
         """Silences, maintenance windows and acks every tick; the inventory now and then."""
