@@ -88,26 +88,31 @@ def load_histories(
     params = {"kinds": kinds, "ids": ids, "start": _dt(grid.start), "end": _dt(end), "w": grid.width}
     rows = conn.execute(
         f"""
-        SELECT s.kind, s.entity, s.metric = 'up',
-               ((extract(epoch FROM x.bucket) - %(gs)s) / %(w)s)::int, sum(x.cnt)::float8, sum(x.total)
-        FROM series s JOIN {table} x ON x.series_id = s.id
-        WHERE (s.kind, s.entity) IN (SELECT * FROM unnest(%(kinds)s::text[], %(ids)s::text[]))
-          AND x.bucket >= %(start)s AND x.bucket < %(end)s
-        GROUP BY 1, 2, 3, 4
+        SELECT kind, entity, array_agg(date_part('epoch', bucket)), array_agg(up_cnt), array_agg(up_total)
+        FROM (
+            SELECT s.kind, s.entity, x.bucket,
+                   coalesce(sum(x.cnt) FILTER (WHERE s.metric = 'up'), 0)::float8 AS up_cnt,
+                   coalesce(sum(x.total) FILTER (WHERE s.metric = 'up'), 0)::float8 AS up_total
+            FROM series s JOIN {table} x ON x.series_id = s.id
+            WHERE (s.kind, s.entity) IN (SELECT * FROM unnest(%(kinds)s::text[], %(ids)s::text[]))
+              AND x.bucket >= %(start)s AND x.bucket < %(end)s
+            GROUP BY 1, 2, 3
+        ) per_bucket
+        GROUP BY 1, 2
         """,
-        {**params, "gs": grid.start},
+        params,
     ).fetchall()
     up_total = np.zeros((len(targets), grid.n))
     up_cnt = np.zeros((len(targets), grid.n))
     heard = np.zeros((len(targets), grid.n), dtype=bool)
-    for kind, entity, is_up, b, cnt, total in rows:
-        if not 0 <= b < grid.n:
-            continue
+    for kind, entity, buckets, cnts, totals in rows:
         i = index[f"{kind}/{entity}"]
+        b = np.rint((np.asarray(buckets, dtype=np.float64) - grid.start) / grid.width).astype(np.int64)
+        ok = (b >= 0) & (b < grid.n)
+        b = b[ok]
         heard[i, b] = True
-        if is_up:
-            up_cnt[i, b] += cnt
-            up_total[i, b] += total
+        up_cnt[i, b] = np.asarray(cnts, dtype=np.float64)[ok]
+        up_total[i, b] = np.asarray(totals, dtype=np.float64)[ok]
     with np.errstate(invalid="ignore", divide="ignore"):
         up_mean = np.where(up_cnt > 0, up_total / np.where(up_cnt > 0, up_cnt, 1), np.nan)
 
@@ -244,3 +249,13 @@ def uptimes(
                 )
         out[ref] = Uptime(values, day_list, totals)
     return out
+
+
+def period_totals(
+    conn: psycopg.Connection, refs: Sequence[str], start: float, end: float
+) -> dict[str, dict[str, float]]:
+    """Known, maintenance, down and unreachable seconds of each `kind/id` over [start, end), to the hour."""
+    meta = load_meta(conn)
+    refs = [r for r in refs if r in meta]
+    accounts = hourly_accounts(conn, refs, start, end, meta)
+    return {ref: accounts[ref].totals(coverage([(start, end)], accounts[ref].grid)) for ref in refs}
