@@ -14,7 +14,8 @@ is built in minutes, not hours; the rollups are the sums of the raw rows they st
 Then it times, through the real FastAPI app in this process (median and worst of `--rounds`):
 `GET /status.json` (every public service: 90 days, incidents, maintenance), `GET /status/{agency}.json`,
 `GET /api/v1/agencies/{id}/health` (20 services' 24h/7d/30d/90d uptime, kiosks and links), and
-`GET /api/v1/agencies/{id}/kpis` over 30 days at `step=1d`.
+`GET /api/v1/agencies/{id}/kpis` over 30 days at `step=1d`. Each timed request moves the app's clock 31 s
+on, so none is answered from the status pages' 30-second cache; one cached answer is timed after.
 Targets: /status.json and one agency's 90-day uptime under 200 ms; one agency's 30-day KPIs under 100 ms.
 """
 
@@ -155,10 +156,14 @@ def build(dsn: str, args: argparse.Namespace, now: float) -> None:
     print("  rows: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()), flush=True)
 
 
-def timed(client: TestClient, url: str, headers: dict[str, str], rounds: int) -> tuple[float, float, int]:
+def timed(
+    client: TestClient, url: str, headers: dict[str, str], rounds: int, clock: list[float]
+) -> tuple[float, float, int]:
+    """Median and worst of `rounds` requests, each at a clock 31 s on (no status page cache hit)."""
     times = []
     size = 0
     for _ in range(rounds):
+        clock[0] += 31
         started = time.perf_counter()
         response = client.get(url, headers=headers)
         times.append((time.perf_counter() - started) * 1000)
@@ -189,8 +194,9 @@ def main() -> None:
         print(f"  built in {time.perf_counter() - started:.0f} s", flush=True)
     pool = make_pool(dsn, max_size=2, name="ioc-bench-reads")
     pool.open(wait=True)
+    clock = [now]
     app = create_app(load_settings(database_url=dsn), pool=pool, registry=CollectorRegistry(),
-                     readiness={"store": lambda: True}, clock=lambda: now)  # fmt: skip
+                     readiness={"store": lambda: True}, clock=lambda: clock[0])  # fmt: skip
     with psycopg.connect(dsn) as conn:
         key = create_key(conn, "viewer", None, "bench")
     headers = {"Authorization": f"Bearer {key}"}
@@ -206,9 +212,13 @@ def main() -> None:
     ]  # fmt: skip
     print(f"{'request':52} {'median ms':>10} {'worst ms':>9} {'target':>7} {'bytes':>9}")
     for label, url, target in checks:
-        median, worst, size = timed(client, url, headers, args.rounds)
+        median, worst, size = timed(client, url, headers, args.rounds, clock)
         flag = "ok" if median < target else "MISSED"
         print(f"{label:52} {median:10.1f} {worst:9.1f} {target:7d} {size:9,d}  {flag}", flush=True)
+    # The public pages' cache: within 30 s a document is answered from memory.
+    started = time.perf_counter()
+    client.get("/status.json")
+    print(f"{'GET /status.json again within 30 s (cached)':52} {(time.perf_counter() - started) * 1000:10.1f}")
     pool.close()
 
 

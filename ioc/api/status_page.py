@@ -6,6 +6,7 @@ HTML comes from the Jinja2 templates in `templates/`, autoescaped.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from datetime import datetime
 from functools import cache
@@ -290,14 +291,36 @@ def render_page(
     )
 
 
+CACHE_S = 30.0  # public pages refresh every minute; a document is computed at most once per 30 s
+_cache_lock = threading.Lock()
+
+
+def cached_document(
+    request: Request, conn: psycopg.Connection, now: float, timezone: str, agency: PublicAgency | None
+) -> dict[str, Any]:
+    """The status document, computed at most once per `CACHE_S` per app (many citizens, one computation)."""
+    state = request.app.state
+    with _cache_lock:
+        if not hasattr(state, "status_cache"):
+            state.status_cache = {}
+        cache: dict[str | None, tuple[float, dict[str, Any]]] = state.status_cache
+        hit = cache.get(agency.id if agency else None)
+    if hit is not None and hit[0] <= now < hit[0] + CACHE_S:
+        return hit[1]
+    doc = status_document(conn, now, timezone, agency)
+    with _cache_lock:
+        cache[agency.id if agency else None] = (now, doc)
+    return doc
+
+
 def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
 @router.get("/status.json")
-def status_json(conn: ConnDep, settings: SettingsDep, now: NowDep) -> dict[str, Any]:
+def status_json(request: Request, conn: ConnDep, settings: SettingsDep, now: NowDep) -> dict[str, Any]:
     """The province's public services: status, uptime, 90 days, incidents, maintenance (no key needed)."""
-    return status_document(conn, now, settings.timezone)
+    return cached_document(request, conn, now, settings.timezone, None)
 
 
 @router.get("/status", response_class=HTMLResponse)
@@ -306,7 +329,7 @@ def status_html(
 ) -> HTMLResponse:
     """The province's public status page, Vietnamese first (`?lang=en`); no key needed."""
     language = _lang(lang, settings.language)
-    doc = status_document(conn, now, settings.timezone)
+    doc = cached_document(request, conn, now, settings.timezone, None)
     html = render_page(conn, doc, lang=language, timezone=settings.timezone, now=now, agency=None, base=_base(request))
     return HTMLResponse(html)
 
@@ -344,9 +367,11 @@ def badge(
 
 
 @router.get("/status/{agency_id}.json")
-def agency_status_json(conn: ConnDep, settings: SettingsDep, now: NowDep, agency_id: str) -> dict[str, Any]:
+def agency_status_json(
+    request: Request, conn: ConnDep, settings: SettingsDep, now: NowDep, agency_id: str
+) -> dict[str, Any]:
     """One public agency's status, as JSON (no key needed)."""
-    return status_document(conn, now, settings.timezone, _agency(conn, agency_id))
+    return cached_document(request, conn, now, settings.timezone, _agency(conn, agency_id))
 
 
 @router.get("/status/{agency_id}/feed.atom")
@@ -357,7 +382,7 @@ def agency_feed(
     language = _lang(lang, settings.language)
     t = TEXTS[language]
     agency = _agency(conn, agency_id)
-    doc = status_document(conn, now, settings.timezone, agency)
+    doc = cached_document(request, conn, now, settings.timezone, agency)
     zone = ZoneInfo(settings.timezone)
     base = _base(request)
     names = {s["id"]: s["name"] for s in doc["services"]}
@@ -410,7 +435,7 @@ def agency_status_html(
     """One public agency's status page, Vietnamese first (`?lang=en`); no key needed."""
     language = _lang(lang, settings.language)
     agency = _agency(conn, agency_id)
-    doc = status_document(conn, now, settings.timezone, agency)
+    doc = cached_document(request, conn, now, settings.timezone, agency)
     html = render_page(
         conn, doc, lang=language, timezone=settings.timezone, now=now, agency=agency, base=_base(request)
     )

@@ -134,21 +134,33 @@ def _exact_hours(conn: psycopg.Connection, sids: list[int], hours: list[float]) 
 
 
 def _gauge_last(conn: psycopg.Connection, ids: list[int], edges: np.ndarray) -> list[float | None]:
-    """Per period, the sum over the gauge's series of each one's last value before the period's end."""
+    """Per period, the sum over the gauge's series of each one's last value before the period's end (a series
+    silent in a period keeps its value from the one before)."""
+    n = len(edges) - 1
     if not ids:
-        return [None] * (len(edges) - 1)
+        return [None] * n
+    # Each lookup within its own period, so a partitioned store reads one day's partition per lookup.
     rows = conn.execute(
         """
-        SELECT e.i, sum(l.value) FROM unnest(%s::timestamptz[]) WITH ORDINALITY e(t, i)
+        SELECT g.sid, e.i, l.value FROM unnest(%s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY e(lo, hi, i)
         CROSS JOIN unnest(%s::int[]) g(sid)
-        CROSS JOIN LATERAL (SELECT value FROM samples WHERE series_id = g.sid AND ts < e.t AND ts >= %s
+        CROSS JOIN LATERAL (SELECT value FROM samples WHERE series_id = g.sid AND ts >= e.lo AND ts < e.hi
                             ORDER BY ts DESC LIMIT 1) l
-        GROUP BY e.i
         """,
-        ([_dt(float(t)) for t in edges[1:]], ids, _dt(float(edges[0]))),
+        ([_dt(float(t)) for t in edges[:-1]], [_dt(float(t)) for t in edges[1:]], ids),
     ).fetchall()
-    got = {int(i) - 1: float(v) for i, v in rows}
-    return [got.get(i) for i in range(len(edges) - 1)]
+    last: dict[int, list[float | None]] = {sid: [None] * n for sid in ids}
+    for sid, i, value in rows:
+        last[int(sid)][int(i) - 1] = float(value)
+    out: list[float | None] = []
+    carried: dict[int, float | None] = dict.fromkeys(ids)
+    for i in range(n):
+        for sid in ids:
+            if last[sid][i] is not None:
+                carried[sid] = last[sid][i]
+        known = [v for v in carried.values() if v is not None]
+        out.append(float(sum(known)) if known else None)
+    return out
 
 
 def period_edges(start: float, end: float, step: float) -> np.ndarray:

@@ -161,3 +161,14 @@ def test_badge(store, make_client, page):
     bad = client.get("/status/badge/service/dvc-portal.svg?period=1y")
     assert bad.status_code == 422 and bad.json()["detail"].startswith("query parameter 'period'")
     assert client.get("/status/badge/service/nope.svg").status_code == 404
+
+
+def test_a_status_document_is_computed_at_most_once_per_30_s(store, make_client, page):
+    now, _ = page
+    clock = [now]
+    client = make_client(store.dsn, clock=lambda: clock[0])
+    first = client.get("/status/so-tttt.json").json()["updated_at"]
+    clock[0] = now + 10
+    assert client.get("/status/so-tttt.json").json()["updated_at"] == first
+    clock[0] = now + 31
+    assert client.get("/status/so-tttt.json").json()["updated_at"] != first
