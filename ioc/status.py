@@ -3,7 +3,7 @@
 Precedence, first match wins: `maintenance` (an active silence or maintenance window matches the
 entity's labels), `unknown` (never seen), `unreachable` (down, and something it depends on,
 transitively, is down), `down` (last status word `offline`, silent longer than its heartbeat, or its
-latest `up` sample is 0), `degraded` (a firing warning or critical alert), `ok`.
+latest `up` sample of the last hour is 0), `degraded` (a firing warning or critical alert), `ok`.
 
 Maintenance windows are recurring (weekdays, local start time, duration) or one-off (a time range);
 `window_intervals` gives the time either covers, which is what uptime leaves out (`ioc.uptime`).
@@ -36,7 +36,7 @@ class EntityFacts:
     mqtt_status: str | None = None  # last word on the status topic: online / offline
     interval_s: float | None = None
     depends_on: tuple[str, ...] = ()  # 'kind/id' references
-    up_zero: bool = False  # its latest `up` sample (across label sets) is 0
+    up_zero: bool = False  # its latest `up` sample of the last hour (across label sets) is 0
 
     @property
     def ref(self) -> str:

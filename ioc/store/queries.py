@@ -63,20 +63,23 @@ def _labels_from_matchers(raw: object) -> dict[str, str]:
     return {}
 
 
-# Entities whose latest `up` sample (across label sets; a tie counts the lowest) is 0.
+# Entities whose latest `up` sample of the last hour (across label sets; a tie counts the lowest) is 0. An
+# older one no longer says anything (the entity is silent, or only its other metrics still come).
 UP_ZERO_SQL = """
 SELECT l.kind, l.entity FROM (
     SELECT DISTINCT ON (s.kind, s.entity) s.kind, s.entity, x.value
     FROM series s
-    CROSS JOIN LATERAL (SELECT ts, value FROM samples WHERE series_id = s.id ORDER BY ts DESC LIMIT 1) x
+    CROSS JOIN LATERAL (SELECT ts, value FROM samples WHERE series_id = s.id
+                        AND ts > %(now)s - interval '1 hour' AND ts <= %(now)s ORDER BY ts DESC LIMIT 1) x
     WHERE s.metric = 'up'
     ORDER BY s.kind, s.entity, x.ts DESC, x.value
 ) l WHERE l.value = 0
 """
 
 
-def load_entities(conn: psycopg.Connection) -> list[EntityRow]:
-    up_zero = {(k, e) for k, e in conn.execute(UP_ZERO_SQL)}
+def load_entities(conn: psycopg.Connection, now: float | None = None) -> list[EntityRow]:
+    at = _as_datetime(now) if now is not None else datetime.now(UTC)
+    up_zero = {(k, e) for k, e in conn.execute(UP_ZERO_SQL, {"now": at})}
     rows = conn.execute(
         """
         SELECT kind, id, name, site, agency, system, assigned, last_seen, mqtt_status, mqtt_status_at,
@@ -147,7 +150,7 @@ class EntityStatus:
 
 def entity_statuses(conn: psycopg.Connection, now: float) -> list[EntityStatus]:
     """Every entity, assigned or heard on the wire only, with its status at `now`."""
-    entities = load_entities(conn)
+    entities = load_entities(conn, now)
     statuses = compute_statuses(load_status_inputs(conn, entities, now), now)
     return [EntityStatus(row, statuses[row.facts.ref]) for row in entities]
 

@@ -1,5 +1,5 @@
 -- Contract section 9: one-off maintenance windows beside the recurring ones, and an entity whose
--- latest `up` sample is 0 is down (the view of 0400 counted only `offline` and silence).
+-- latest `up` sample (of the last hour) is 0 is down (the view of 0400 counted only `offline` and silence).
 
 ALTER TABLE maintenance_windows
     ALTER COLUMN weekdays DROP NOT NULL,
@@ -29,7 +29,8 @@ WITH RECURSIVE base AS (
     SELECT l.kind, l.entity FROM (
         SELECT DISTINCT ON (s.kind, s.entity) s.kind, s.entity, x.value
         FROM series s
-        CROSS JOIN LATERAL (SELECT ts, value FROM samples WHERE series_id = s.id ORDER BY ts DESC LIMIT 1) x
+        CROSS JOIN LATERAL (SELECT ts, value FROM samples WHERE series_id = s.id
+                            AND ts > now() - interval '1 hour' AND ts <= now() ORDER BY ts DESC LIMIT 1) x
         WHERE s.metric = 'up'
         ORDER BY s.kind, s.entity, x.ts DESC, x.value
     ) l WHERE l.value = 0
