@@ -92,19 +92,16 @@ def silence_intervals(
     The last sample is taken at the end of its bucket (the bucket width is the resolution).
     """
     idx = np.flatnonzero(heard)
-    heard_ends = list(grid.start + (idx + 1) * grid.width)
-    next_starts = [*list(grid.start + idx * grid.width), end]
+    heard_ends = grid.start + (idx + 1) * grid.width
+    next_starts = np.append(grid.start + idx * grid.width, end)
     if known_from < grid.start:  # it had data before the grid: take it as heard at the grid's start
-        heard_ends.insert(0, grid.start)
+        heard_ends = np.insert(heard_ends, 0, grid.start)
     else:
         next_starts = next_starts[1:]
-    out = []
-    for quiet_from, back_at in zip(heard_ends, next_starts, strict=True):
-        lo = quiet_from + heartbeat_s
-        hi = min(back_at, end)
-        if lo < hi:
-            out.append((lo, hi))
-    return out
+    lo = heard_ends + heartbeat_s
+    hi = np.minimum(next_starts, end)
+    keep = lo < hi
+    return list(zip(lo[keep].tolist(), hi[keep].tolist(), strict=True))
 
 
 @dataclass(frozen=True, slots=True)
