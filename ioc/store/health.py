@@ -10,7 +10,7 @@ import psycopg
 
 from ioc.model import STATUSES
 from ioc.store.queries import EntityStatus, entity_statuses
-from ioc.store.uptime import PERIODS, uptimes
+from ioc.store.uptime import PERIODS, Uptime, uptimes
 from ioc.uptime import pct
 
 
@@ -51,12 +51,14 @@ def services_health(
     now: float,
     agency: str | None = None,
     statuses: list[EntityStatus] | None = None,
+    ups: dict[str, Uptime] | None = None,
 ) -> list[ServiceHealth]:
     """Status, uptime (24h, 7d, 30d, 90d) and 24 h p95 of every `service` entity, or of one agency's."""
     everything = statuses if statuses is not None else entity_statuses(conn, now)
     services = [e for e in everything if e.row.kind == "service" and (agency is None or e.row.agency == agency)]
     refs = [(e.row.kind, e.row.id) for e in services]
-    ups = uptimes(conn, [e.row.facts.ref for e in services], now)
+    if ups is None:
+        ups = uptimes(conn, [e.row.facts.ref for e in services], now)
     p95s = p95_response_ms(conn, refs, now)
     empty = dict.fromkeys(PERIODS)
     return [
@@ -72,17 +74,23 @@ def services_health(
     ]
 
 
-def kind_summary(conn: psycopg.Connection, entities: Sequence[EntityStatus], now: float) -> dict[str, object]:
+def kind_summary(
+    conn: psycopg.Connection, entities: Sequence[EntityStatus], now: float, ups: dict[str, Uptime] | None = None
+) -> dict[str, object]:
     """`{"total", one count per status, "uptime_pct": {"24h", "7d", "30d"}}` over these entities together."""
     summary: dict[str, object] = {"total": len(entities)}
     summary.update({s: sum(1 for e in entities if e.status == s) for s in STATUSES})
     periods = ("24h", "7d", "30d")
-    ups = uptimes(conn, [e.row.facts.ref for e in entities], now, periods=periods)
+    refs = [e.row.facts.ref for e in entities]
+    if ups is None:
+        ups = uptimes(conn, refs, now, periods=periods)
     combined: dict[str, float | None] = {}
     for period in periods:
         totals = {"known_s": 0.0, "maintenance_s": 0.0, "down_s": 0.0, "unreachable_s": 0.0}
-        for u in ups.values():
-            for key, value in u.totals[period].items():
+        for ref in refs:
+            if ref not in ups:
+                continue
+            for key, value in ups[ref].totals[period].items():
                 totals[key] += value
         combined[period] = pct(totals)
     summary["uptime_pct"] = combined

@@ -14,6 +14,7 @@ from ioc.kpis import KPI_NAMES
 from ioc.store.health import kind_summary, services_health
 from ioc.store.kpis import agency_kpis
 from ioc.store.queries import agency_name, entity_statuses
+from ioc.store.uptime import uptimes
 
 router = APIRouter(tags=["agencies"])
 
@@ -65,6 +66,7 @@ def agency_health(principal: Viewer, conn: ConnDep, now: NowDep, agency_id: str)
     if name is None or principal.agency not in (None, agency_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown agency {agency_id}")
     statuses = [e for e in entity_statuses(conn, now) if e.row.agency == agency_id]
+    ups = uptimes(conn, [e.row.facts.ref for e in statuses], now)  # one reading for services, kiosks and links
     return AgencyHealthOut(
         agency=agency_id,
         name=name,
@@ -76,10 +78,14 @@ def agency_health(principal: Viewer, conn: ConnDep, now: NowDep, agency_id: str)
                 uptime_pct=s.uptime_pct,
                 p95_response_ms={"24h": s.p95_response_ms},
             )
-            for s in services_health(conn, now, agency_id, statuses)
+            for s in services_health(conn, now, agency_id, statuses, ups)
         ],
-        kiosks=KindSummaryOut.model_validate(kind_summary(conn, [e for e in statuses if e.row.kind == "kiosk"], now)),
-        links=KindSummaryOut.model_validate(kind_summary(conn, [e for e in statuses if e.row.kind == "link"], now)),
+        kiosks=KindSummaryOut.model_validate(
+            kind_summary(conn, [e for e in statuses if e.row.kind == "kiosk"], now, ups)
+        ),
+        links=KindSummaryOut.model_validate(
+            kind_summary(conn, [e for e in statuses if e.row.kind == "link"], now, ups)
+        ),
     )
 
 
