@@ -1,3 +1,0 @@
--- Reads of many hours or minutes of a few series (uptime, KPIs) scan the rollups by series; rows of one
--- series lie on as many pages as it has buckets, so these covering indexes let them be read from the
--- index alone (plain back end; TimescaleDB keeps its continuous aggregates' own indexes).
