@@ -19,3 +19,4 @@ lint:
 bench:
 	.venv/bin/python bench/ingest.py
 	.venv/bin/python bench/alerts.py
+	.venv/bin/python bench/reads.py

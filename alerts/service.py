@@ -26,6 +26,9 @@ from alerts.delivery.persist import DeliveryState
 from alerts.engine import Engine
 from alerts.grouping import AlertSnapshot, Notification
 from alerts.holidays import is_holiday
+from alerts.kpi_check import RULE as KPI_RULE
+from alerts.kpi_check import WINDOW_S as KPI_WINDOW_S
+from alerts.kpi_check import KpiCheck
 from alerts.notifiers.alertmanager import AlertmanagerNotifier
 from alerts.notifiers.base import Notifier
 from alerts.notifiers.webhook import WebhookNotifier
@@ -102,6 +105,7 @@ class AlertService:
         self._inventory_at = 0.0
         self._am_resend_at = 0.0
         self._unsaved: dict[str, Alert] = {}
+        self.kpi = KpiCheck(settings.kpi_targets, language=settings.language)
 
     # -- life cycle --------------------------------------------------------------------------------
 
@@ -127,7 +131,9 @@ class AlertService:
                 (kind, entity, seen if seen is not None or offline is None else offline, offline)
                 for kind, entity, seen, offline in store.load_liveness(conn)
             ]
-            gone = engine.restore(store.load_open_alerts(conn), liveness, now)
+            open_alerts = store.load_open_alerts(conn)
+            self.kpi.restore(open_alerts)
+            gone = engine.restore([a for a in open_alerts if a.rule != KPI_RULE], liveness, now)
             store.save_alerts(conn, gone)
             # Flap damping, holds, groups and unsent messages as they were when the last process stopped.
             self.state.restore_runtime(conn, engine.alerts)
@@ -238,6 +244,9 @@ class AlertService:
                 self._refresh(conn, engine, now)
                 for alert in engine.tick(now):
                     changed[alert.fingerprint] = alert
+                if self.kpi.due(now):
+                    for alert in self._check_kpis(conn, now):
+                        changed[alert.fingerprint] = alert
                 self.metrics.eval_seconds.labels("tick").observe(time.perf_counter() - started)
             changed = {**self._unsaved, **changed}
             if changed:
@@ -251,7 +260,7 @@ class AlertService:
                     self.metrics.transitions.labels("dropped" if alert.dropped else alert.state).inc()
                     self.dispatcher.consider(alert, now)
             if tick:
-                for alert in engine.alerts.values():
+                for alert in [*engine.alerts.values(), *self.kpi.alerts.values()]:
                     self.dispatcher.consider(alert, now)
             outgoing = self.dispatcher.flush(now)
             if outgoing.notified:
@@ -280,6 +289,14 @@ class AlertService:
         except psycopg.Error as exc:
             log.warning("could not take message %d off the outbox (%s): it may be sent again after a restart",
                         outbox_id, exc)  # fmt: skip
+
+    def _check_kpis(self, conn: psycopg.Connection, now: float) -> list[Alert]:
+        """Every agency's KPIs over the last 24 hours against the targets (`kpi_below_target`)."""
+        from ioc.store.kpis import agency_kpis
+
+        names: dict[str, str] = dict(conn.execute("SELECT id, name FROM agencies").fetchall())
+        kpis = {a: agency_kpis(conn, a, now - KPI_WINDOW_S, now, KPI_WINDOW_S).kpis for a in names}
+        return self.kpi.evaluate(kpis, names, now)
 
     def _refresh(self, conn: psycopg.Connection, engine: Engine, now: float) -> None:
         """Silences, maintenance windows and acks every tick; the inventory now and then."""

@@ -26,7 +26,8 @@ class Silence:
 
 @dataclass(frozen=True, slots=True)
 class MaintenanceWindow:
-    """Recurring: on ISO `weekdays` (1 = Monday) from local `start_time` for `duration_s`."""
+    """Recurring: on ISO `weekdays` (1 = Monday) from local `start_time` for `duration_s`; or one-off,
+    from `starts_at` to `ends_at` (then the recurring fields are empty)."""
 
     id: int
     matchers: Mapping[str, str]
@@ -34,8 +35,12 @@ class MaintenanceWindow:
     start_time: time
     duration_s: float
     timezone: str = "Asia/Ho_Chi_Minh"
+    starts_at: float | None = None
+    ends_at: float | None = None
 
     def active(self, now: float) -> bool:
+        if self.starts_at is not None and self.ends_at is not None:
+            return self.starts_at <= now < self.ends_at
         zone = ZoneInfo(self.timezone)
         local = datetime.fromtimestamp(now, zone)
         # A window may run past midnight, so the one that began yesterday (or earlier) may still be on.

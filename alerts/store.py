@@ -134,10 +134,13 @@ def load_silences(conn: psycopg.Connection, now: float) -> list[Silence]:
 
 def load_windows(conn: psycopg.Connection) -> list[MaintenanceWindow]:
     rows = conn.execute(
-        "SELECT id, matchers, weekdays, start_time, duration, timezone FROM maintenance_windows"
+        "SELECT id, matchers, weekdays, start_time, duration, timezone, starts_at, ends_at FROM maintenance_windows"
     ).fetchall()
     out = []
     for r in rows:
+        if r[6] is not None:  # one-off (contract section 9)
+            out.append(MaintenanceWindow(r[0], r[1], (), time(0), 0.0, r[5], r[6].timestamp(), r[7].timestamp()))
+            continue
         start: time = r[3]
         duration: timedelta = r[4]
         out.append(MaintenanceWindow(r[0], r[1], tuple(r[2]), start, duration.total_seconds(), r[5]))

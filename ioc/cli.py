@@ -29,6 +29,8 @@ app.add_typer(probe_app, name="probe")
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(routes_app, name="routes")
 app.add_typer(notify_app, name="notify")
+report_app = typer.Typer(no_args_is_help=True, help="Reports from the store (contract section 9)")
+app.add_typer(report_app, name="report")
 
 
 def settings_or_exit() -> Settings:
@@ -398,6 +400,40 @@ def demo(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     raise typer.Exit(code)
+
+
+class ReportFormat(StrEnum):
+    csv = "csv"
+    html = "html"
+
+
+@report_app.command("sla")
+def report_sla(
+    month: Annotated[str, typer.Option(help="The local month, YYYY-MM (e.g. 2026-11)")],
+    agency: Annotated[str | None, typer.Option(help="Only this agency's entities and KPIs")] = None,
+    format: Annotated[ReportFormat, typer.Option("--format", help="csv, or html printable on A4")] = ReportFormat.csv,
+    out: Annotated[Path | None, typer.Option(help="Write here (default: standard output)")] = None,
+) -> None:
+    """Monthly SLA report: per entity uptime, downtime, maintenance and incidents; per agency its KPIs."""
+    import time
+
+    from ioc.reports.sla import build, to_csv, to_html
+    from ioc.store.connect import connect
+
+    settings = settings_or_exit()
+    with connect(settings.database_url) as conn:
+        try:
+            report = build(conn, month, agency=agency, timezone=settings.timezone, now=time.time())
+        except ValueError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        names: dict[str, str] = dict(conn.execute("SELECT id, name FROM agencies").fetchall())
+    text = to_csv(report) if format == ReportFormat.csv else to_html(report, settings.timezone, names)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}", err=True)
 
 
 def main() -> None:

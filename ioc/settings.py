@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     telegram_chat_ids: Annotated[list[str], NoDecode] = []
     telegram_api_url: AnyUrl = AnyUrl("https://api.telegram.org")
 
+    # Agencies (contract section 9): KPI targets as `kpi=value` pairs, e.g. `satisfaction_pct=90,ontime_share_pct=95`.
+    kpi_targets: Annotated[dict[str, float], NoDecode] = {"satisfaction_pct": 90.0}
+
     # Grafana.
     grafana_url: AnyUrl | None = None
     grafana_token: str | None = None
@@ -113,6 +116,27 @@ class Settings(BaseSettings):
                 load_routes(value)
             except RoutesError as exc:
                 raise ValueError("; ".join(exc.problems)) from None
+        return value
+
+    @field_validator("kpi_targets", mode="before")
+    @classmethod
+    def _parse_kpi_targets(cls, value: object) -> object:
+        from ioc.kpis import KPI_NAMES
+
+        if isinstance(value, str):
+            pairs: dict[str, object] = {}
+            for part in (p.strip() for p in value.split(",")):
+                if not part:
+                    continue
+                name, sep, number = part.partition("=")
+                if not sep:
+                    raise ValueError(f"{part!r} is not kpi=value")
+                pairs[name.strip()] = number.strip()
+            value = pairs
+        if isinstance(value, dict):
+            unknown = sorted(k for k in value if k not in KPI_NAMES)
+            if unknown:
+                raise ValueError(f"unknown KPI {', '.join(unknown)} (expected one of {', '.join(KPI_NAMES)})")
         return value
 
     @field_validator("database_url")

@@ -2,8 +2,11 @@
 
 Precedence, first match wins: `maintenance` (an active silence or maintenance window matches the
 entity's labels), `unknown` (never seen), `unreachable` (down, and something it depends on,
-transitively, is down), `down` (last status word `offline`, or silent longer than its heartbeat),
-`degraded` (a firing warning or critical alert), `ok`.
+transitively, is down), `down` (last status word `offline`, silent longer than its heartbeat, or its
+latest `up` sample of the last hour is 0), `degraded` (a firing warning or critical alert), `ok`.
+
+Maintenance windows are recurring (weekdays, local start time, duration) or one-off (a time range);
+`window_intervals` gives the time either covers, which is what uptime leaves out (`ioc.uptime`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class EntityFacts:
     mqtt_status: str | None = None  # last word on the status topic: online / offline
     interval_s: float | None = None
     depends_on: tuple[str, ...] = ()  # 'kind/id' references
+    up_zero: bool = False  # its latest `up` sample of the last hour (across label sets) is 0
 
     @property
     def ref(self) -> str:
@@ -63,10 +67,22 @@ class MaintenanceWindow:
 
 
 @dataclass(frozen=True, slots=True)
+class OneOffWindow:
+    """One-off: from `starts_at` to `ends_at` (Unix seconds), possibly in the past (recorded late)."""
+
+    matchers: Mapping[str, str]
+    starts_at: float
+    ends_at: float
+
+
+AnyWindow = MaintenanceWindow | OneOffWindow
+
+
+@dataclass(frozen=True, slots=True)
 class StatusInputs:
     entities: tuple[EntityFacts, ...]
     silences: tuple[Silence, ...] = ()
-    windows: tuple[MaintenanceWindow, ...] = ()
+    windows: tuple[AnyWindow, ...] = ()
     firing: frozenset[tuple[str, str]] = field(default_factory=frozenset)  # (kind, id) with warning/critical
 
 
@@ -86,8 +102,10 @@ def silence_active(silence: Silence, now: float) -> bool:
     return silence.starts_at <= now < silence.ends_at
 
 
-def window_active(window: MaintenanceWindow, now: float) -> bool:
-    """Whether a recurring window that started on one of its weekdays still covers `now`."""
+def window_active(window: AnyWindow, now: float) -> bool:
+    """Whether a window covers `now`: a one-off's range, or a recurring one begun on one of its weekdays."""
+    if isinstance(window, OneOffWindow):
+        return window.starts_at <= now < window.ends_at
     if window.duration_s <= 0:
         return False
     local_now = datetime.fromtimestamp(now, UTC).astimezone(ZoneInfo(window.timezone))
@@ -102,8 +120,36 @@ def window_active(window: MaintenanceWindow, now: float) -> bool:
     return False
 
 
+def window_intervals(window: AnyWindow, start: float, end: float) -> list[tuple[float, float]]:
+    """The parts of [start, end) the window covers, in time order (occurrences clipped to the range)."""
+    if isinstance(window, OneOffWindow):
+        lo, hi = max(start, window.starts_at), min(end, window.ends_at)
+        return [(lo, hi)] if lo < hi else []
+    if window.duration_s <= 0 or end <= start:
+        return []
+    zone = ZoneInfo(window.timezone)
+    first = datetime.fromtimestamp(start, UTC).astimezone(zone).date() - timedelta(
+        days=int(window.duration_s // 86400) + 1
+    )
+    last = datetime.fromtimestamp(end, UTC).astimezone(zone).date()
+    out: list[tuple[float, float]] = []
+    day = first
+    while day <= last:
+        if day.isoweekday() in window.weekdays:
+            begin = datetime.combine(day, window.start_time, tzinfo=zone).timestamp()
+            lo, hi = max(start, begin), min(end, begin + window.duration_s)
+            if lo < hi:
+                if out and lo <= out[-1][1]:
+                    out[-1] = (out[-1][0], max(out[-1][1], hi))
+                else:
+                    out.append((lo, hi))
+        day += timedelta(days=1)
+    return out
+
+
 def raw_down(facts: EntityFacts, now: float) -> bool:
-    if facts.mqtt_status == "offline":
+    """Down by its own word, silence, or probe: `offline`, past its heartbeat, or latest `up` is 0."""
+    if facts.mqtt_status == "offline" or facts.up_zero:
         return True
     return facts.last_seen is not None and now - facts.last_seen > heartbeat_s(facts.interval_s)
 

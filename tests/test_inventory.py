@@ -144,3 +144,74 @@ def test_cli_load_reports_errors(tmp_path: Path, dsn: str, monkeypatch: pytest.M
     result = runner.invoke(app, ["inventory", "load", str(good)])
     assert result.exit_code == 0, result.output
     assert "loaded 1 agencies, 3 sites, 3 entities" in result.output
+
+
+@pytest.mark.parametrize("text", ["", "~", "null", "{}", "agencies: []\nsites: []\nentities: []\n", "agencies:\n"])
+def test_an_empty_inventory_is_refused(text: str) -> None:
+    with pytest.raises(InventoryError) as err:
+        parse_inventory(text, "inventory.yaml")
+    (problem,) = err.value.problems
+    assert problem.startswith("inventory.yaml: top level: the inventory is empty")
+
+
+def test_put_of_an_empty_inventory_leaves_the_province_alone(dsn: str) -> None:
+    from fastapi.testclient import TestClient
+    from prometheus_client import CollectorRegistry
+
+    from ioc.api.app import create_app
+    from ioc.auth import create_key
+    from ioc.settings import load_settings
+    from ioc.store.connect import make_pool
+
+    with psycopg.connect(dsn) as conn:
+        store_inventory(conn, parse_inventory(CONTRACT_EXAMPLE))
+        key = create_key(conn, "admin", None, "test-admin")
+    pool = make_pool(dsn, max_size=2, name="ioc-inventory-test")
+    pool.open(wait=True)
+    try:
+        app = create_app(load_settings(database_url=dsn), pool=pool, registry=CollectorRegistry(), readiness={})
+        client = TestClient(app)
+        for body in (b"", b"null", b"{}"):
+            r = client.put("/api/v1/inventory", content=body, headers={"Authorization": f"Bearer {key}"})
+            assert r.status_code == 422, body
+            assert "the inventory is empty" in r.json()["detail"]
+    finally:
+        pool.close()
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM entities WHERE assigned").fetchone()[0] == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "problems"),
+    [
+        (
+            "agencies:\n  - {id: a1, name: A, status_page: secret}\n",
+            ["f.yaml: agencies[0].status_page: must be public or private, not 'secret'"],
+        ),
+        (
+            "sites:\n  - {id: s1, name: S, lat: 91, lon: 107.5}\n",
+            ["f.yaml: sites[0].lat: must be WGS 84 decimal degrees in [-90, 90], not 91"],
+        ),
+        ("sites:\n  - {id: s1, name: S, lat: 16.4}\n", ["f.yaml: sites[0]: lat and lon go together"]),
+        (
+            "entities:\n  - {kind: kiosk, id: k1, name: K, depends_on: [l9, 5]}\n",
+            [
+                "f.yaml: entities[0] (kiosk/k1).depends_on[0]: 'l9' is not of the form kind/id",
+                "f.yaml: entities[0] (kiosk/k1).depends_on[1]: 5 is not a kind/id string",
+            ],
+        ),
+    ],
+)
+def test_section_7_additions_are_checked(text: str, problems: list[str]) -> None:
+    with pytest.raises(InventoryError) as info:
+        parse_inventory(text, "f.yaml")
+    assert info.value.problems == problems
+
+
+def test_section_7_additions_are_kept() -> None:
+    inv = parse_inventory(
+        "agencies:\n  - {id: a1, name: A, status_page: private}\n"
+        "sites:\n  - {id: s1, name: S, lat: 16.4637, lon: 107.5909}\n"
+    )
+    assert inv.agencies[0].attrs == {"status_page": "private"} and not inv.agencies[0].public
+    assert inv.sites[0].attrs == {"lat": 16.4637, "lon": 107.5909}

@@ -156,3 +156,24 @@ def test_matches_means_every_matcher_agrees(matchers, labels):
     assert matches(matchers, labels) is expected
     if matches(matchers, labels):
         assert matches(matchers, {**labels, "other": "x"})
+
+
+def test_up_zero_is_down_and_makes_dependents_unreachable():
+    link = EntityFacts("link", "wan", last_seen=NOW - 1, up_zero=True)
+    behind = kiosk(last_seen=NOW - 400, depends_on=("link/wan",))
+    assert status_of(link, behind) == "down"
+    assert status_of(behind, link) == "unreachable"
+
+
+def test_one_off_window_intervals_and_recurring_ones_over_midnight():
+    from ioc.status import OneOffWindow, window_intervals
+
+    one_off = OneOffWindow({"entity": "k1"}, NOW - 100, NOW + 100)
+    assert window_intervals(one_off, NOW, NOW + 1000) == [(NOW, NOW + 100)]
+    assert status_of(kiosk(last_seen=NOW - 1), windows=(one_off,)) == "maintenance"
+    sunday_night = MaintenanceWindow({"entity": "k1"}, (7,), time(22, 0), 4 * 3600.0)
+    monday = datetime(2026, 11, 23, 0, 0, tzinfo=HCM).timestamp()  # NOW's day, 00:00 local
+    assert window_intervals(sunday_night, monday, monday + 86400) == [(monday, monday + 2 * 3600)]
+    week = window_intervals(sunday_night, monday - 7 * 86400, monday)
+    # The Sunday before the range spills into its first Monday; the last Sunday is cut at its end.
+    assert week == [(monday - 7 * 86400, monday - 7 * 86400 + 2 * 3600), (monday - 2 * 3600, monday)]

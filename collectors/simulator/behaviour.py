@@ -2,7 +2,8 @@
 
 Kiosks say what device they are with the inventory key `device`: `queue-ticket` (prints numbers),
 `lookup` (self-service dossier lookup) or `feedback` (satisfaction tablet). Service systems with
-`system: one_stop_shop` or `dvc_portal` also report dossier figures. Counters only ever grow.
+`system: one_stop_shop` or `dvc_portal` also report dossier figures (received, online, done, on time,
+online payments, and a few overdue), busiest on Monday mornings. Counters only ever grow.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def interval_of(entity: Entity) -> float:
 def new_state(entity: Entity, rng: np.random.Generator) -> EntityState:
     state = EntityState(entity, interval_of(entity))
     state.paper_pct = float(rng.uniform(35, 100))
-    state.overdue = float(rng.integers(5, 40))
+    state.overdue = float(rng.integers(1, 8))
     # Spread first reports over one interval so the broker does not see a burst every tick.
     state.next_due = float(rng.uniform(0, state.interval_s))
     return state
@@ -132,7 +133,11 @@ def service_metrics(state: EntityState, t: float, dt: float, rng: np.random.Gene
         state.counters["_done_seen"] = done
         ontime = ontime_before + float(rng.binomial(int(done_grown), 0.96))
         state.counters["dossiers_done_ontime_total"] = ontime
-        state.overdue = max(0.0, state.overdue + float(rng.normal(0.02 * a, 0.05)))
+        # A few overdue: some dossiers miss their deadline during office hours, and staff clear about a tenth
+        # of the backlog an hour, so it hovers around five.
+        late = float(rng.poisson(0.5 * a * dt / 3600))
+        cleared = float(rng.binomial(int(state.overdue), min(1.0, 0.1 * dt / 3600)))
+        state.overdue = max(0.0, state.overdue + late - cleared)
         payments = _count(state, "payments_online_total", rng, 25 * a, dt)
         metrics |= {
             "dossiers_received_total": received,

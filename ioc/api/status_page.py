@@ -1,45 +1,76 @@
-"""The public status page: each service system's status and 24 h uptime, for citizens and wall displays.
+"""The public status pages (contract section 9): the province and each public agency, as HTML (Vietnamese
+first, `?lang=en`), as JSON, as an Atom feed; and uptime badges. No key needed.
 
-Needs no key and shows nothing but names, statuses and uptimes (no URLs, attributes or keys).
+HTML comes from the Jinja2 templates in `templates/`, autoescaped.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from datetime import datetime
-from html import escape
-from typing import Any
+from functools import cache
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import psycopg
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ioc.api.clock import NowDep
 from ioc.api.deps import ConnDep, SettingsDep
-from ioc.api.params import rfc3339
-from ioc.model import KINDS, STATUSES
-from ioc.store.queries import agency_names, entity_statuses, services_health
+from ioc.api.params import bad_parameter, rfc3339
+from ioc.api.status_document import (
+    PublicAgency,
+    private_agencies,
+    public_agencies,
+    response_sparklines,
+    status_document,
+)
+from ioc.model import ENTITY_ID_RE, KINDS, STATUSES
+from ioc.store.queries import entity_statuses
+from ioc.store.uptime import PERIODS, uptimes
 
 router = APIRouter(tags=["status page"])
 
 REFRESH_S = 60
+LANGUAGES = (("vi", "Tiếng Việt"), ("en", "English"))
 
 TEXTS: dict[str, dict[str, str]] = {
     "vi": {
         "title": "Tình trạng hệ thống dịch vụ",
         "heading": "Tình trạng các hệ thống dịch vụ công",
-        "service": "Hệ thống",
-        "agency": "Đơn vị",
-        "status": "Trạng thái",
-        "uptime": "Sẵn sàng 24 giờ",
         "updated": "Cập nhật lúc",
-        "no_data": "chưa có dữ liệu",
+        "back": "← Toàn tỉnh",
+        "feed": "Sự cố và bảo trì (Atom)",
         "none": "Chưa có hệ thống nào được khai báo.",
-        "summary": "Tổng quan thiết bị và đường truyền",
+        "all_ok": "Tất cả hệ thống hoạt động bình thường",
+        "one_bad": "1 hệ thống đang gặp sự cố",
+        "some_bad": "{n} hệ thống đang gặp sự cố",
+        "services_heading": "Hệ thống dịch vụ",
+        "maintenance_heading": "Bảo trì đang diễn ra và sắp tới",
+        "incidents_heading": "Sự cố trong 90 ngày qua",
+        "agencies_heading": "Trang của từng đơn vị",
+        "no_incidents": "Không có sự cố nào trong 90 ngày qua.",
+        "summary": "Thiết bị và đường truyền",
         "kiosk": "Kiosk",
         "link": "Đường truyền",
-        "service_kind": "Hệ thống dịch vụ",
+        "now": "đang diễn ra",
+        "duration": "kéo dài",
+        "ongoing": "chưa khắc phục",
+        "days_short": "ngày",
+        "days_ago": "90 ngày trước",
+        "today": "Hôm nay",
+        "bars_label": "Mức sẵn sàng theo ngày, 90 ngày qua",
+        "response": "Thời gian phản hồi 24 giờ",
+        "maintenance_day": "bảo trì",
+        "no_data": "chưa có dữ liệu",
+        "down_min": "ngừng",
+        "maint_min": "bảo trì",
+        "minutes": "phút",
+        "hours": "giờ",
+        "uptime": "sẵn sàng",
         "ok": "Hoạt động bình thường",
         "degraded": "Suy giảm",
         "down": "Ngừng hoạt động",
@@ -50,17 +81,36 @@ TEXTS: dict[str, dict[str, str]] = {
     "en": {
         "title": "Service status",
         "heading": "Status of public service systems",
-        "service": "System",
-        "agency": "Agency",
-        "status": "Status",
-        "uptime": "24 h availability",
         "updated": "Updated at",
-        "no_data": "no data",
+        "back": "← Whole province",
+        "feed": "Incidents and maintenance (Atom)",
         "none": "No service systems are declared yet.",
-        "summary": "Devices and links at a glance",
+        "all_ok": "All systems operational",
+        "one_bad": "1 system has a problem",
+        "some_bad": "{n} systems have a problem",
+        "services_heading": "Service systems",
+        "maintenance_heading": "Maintenance now and coming",
+        "incidents_heading": "Incidents in the last 90 days",
+        "agencies_heading": "Each agency's page",
+        "no_incidents": "No incidents in the last 90 days.",
+        "summary": "Devices and links",
         "kiosk": "Kiosks",
         "link": "Links",
-        "service_kind": "Service systems",
+        "now": "in progress",
+        "duration": "lasted",
+        "ongoing": "not yet resolved",
+        "days_short": "days",
+        "days_ago": "90 days ago",
+        "today": "Today",
+        "bars_label": "Availability per day, last 90 days",
+        "response": "Response time, 24 h",
+        "maintenance_day": "maintenance",
+        "no_data": "no data",
+        "down_min": "down",
+        "maint_min": "maintenance",
+        "minutes": "min",
+        "hours": "h",
+        "uptime": "uptime",
         "ok": "Operational",
         "degraded": "Degraded",
         "down": "Down",
@@ -70,111 +120,323 @@ TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
-COLOURS = {
-    "ok": "#1a7f37",
-    "degraded": "#bf8700",
-    "down": "#cf222e",
-    "unreachable": "#8250df",
-    "maintenance": "#0969da",
-    "unknown": "#6e7781",
-}
+TROUBLED = frozenset({"down", "degraded", "unreachable"})
+BADGE_COLOURS = ((99.9, "#2da44e"), (99.0, "#a3c93a"), (95.0, "#d4a72c"), (0.0, "#cf222e"))
 
 
-def status_document(conn: psycopg.Connection, now: float, language: str) -> dict[str, Any]:
-    """What the page shows, as JSON: services with status and 24 h uptime, and counts per kind."""
-    texts = TEXTS[language]
-    agencies = agency_names(conn)
-    services = [
-        {
-            "id": s.id,
-            "name": s.name or s.id,
-            "agency": agencies.get(s.agency, s.agency) if s.agency else None,
-            "status": s.status,
-            "status_text": texts[s.status],
-            "uptime_24h_pct": s.uptime_pct["24h"],
-        }
-        for s in services_health(conn, now)
-    ]
-    counts: dict[str, Counter[str]] = {kind: Counter() for kind in KINDS}
-    for entity in entity_statuses(conn, now):
-        if entity.row.assigned:
-            counts[entity.row.kind][entity.status] += 1
-    summary = {kind: {s: counts[kind][s] for s in STATUSES if counts[kind][s]} for kind in KINDS}
-    return {"generated_at": rfc3339(now), "services": services, "summary": summary}
-
-
-def _uptime_text(value: float | None, texts: dict[str, str]) -> str:
-    return texts["no_data"] if value is None else f"{value:.2f} %".replace(".", ",")
-
-
-def render_html(doc: dict[str, Any], language: str, timezone: str) -> str:
-    texts = TEXTS[language]
-    local = datetime.fromisoformat(doc["generated_at"]).astimezone(ZoneInfo(timezone))
-    rows = []
-    for s in doc["services"]:
-        colour = COLOURS[s["status"]]
-        rows.append(
-            "<tr>"
-            f"<td>{escape(s['name'])}</td>"
-            f"<td>{escape(s['agency'] or '')}</td>"
-            f'<td><span class="dot" style="background:{colour}"></span>'
-            f'<span class="status-{s["status"]}">{escape(s["status_text"])}</span></td>'
-            f'<td class="num">{escape(_uptime_text(s["uptime_24h_pct"], texts))}</td>'
-            "</tr>"
-        )
-    table = (
-        f"<table><thead><tr><th>{texts['service']}</th><th>{texts['agency']}</th><th>{texts['status']}</th>"
-        f"<th>{texts['uptime']}</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        if rows
-        else f"<p>{texts['none']}</p>"
+@cache
+def templates() -> Environment:
+    return Environment(
+        loader=PackageLoader("ioc.api", "templates"),
+        autoescape=select_autoescape(["html", "xml", "svg"]),
+        trim_blocks=False,
+        lstrip_blocks=False,
     )
-    tiles = []
-    for kind, kind_text in (("kiosk", texts["kiosk"]), ("link", texts["link"]), ("service", texts["service_kind"])):
-        parts = [
-            f'<li><span class="dot" style="background:{COLOURS[s]}"></span>{escape(texts[s])}: <b>{n}</b></li>'
-            for s, n in doc["summary"][kind].items()
-        ]
-        tiles.append(f'<section class="tile"><h3>{kind_text}</h3><ul>{"".join(parts)}</ul></section>')
-    return f"""<!DOCTYPE html>
-<html lang="{language}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="refresh" content="{REFRESH_S}">
-<title>{texts["title"]}</title>
-<style>
-body {{ font-family: "Noto Sans", "Segoe UI", Roboto, Arial, sans-serif; background: #0d1117; color: #e6edf3;
-       margin: 2rem; font-size: 1.25rem; }}
-h1 {{ font-size: 2rem; margin: 0 0 .25rem; }}
-.updated {{ color: #9da7b3; margin-bottom: 1.5rem; }}
-table {{ border-collapse: collapse; width: 100%; }}
-th, td {{ text-align: left; padding: .6rem .8rem; border-bottom: 1px solid #30363d; }}
-td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
-.dot {{ display: inline-block; width: .9rem; height: .9rem; border-radius: 50%; margin-right: .5rem; }}
-.tiles {{ display: flex; gap: 1.5rem; margin-top: 2rem; flex-wrap: wrap; }}
-.tile {{ background: #161b22; border-radius: .5rem; padding: 1rem 1.5rem; min-width: 16rem; }}
-.tile ul {{ list-style: none; padding: 0; margin: 0; }}
-</style>
-</head>
-<body>
-<h1>{texts["heading"]}</h1>
-<div class="updated">{texts["updated"]} {local.strftime("%H:%M %d/%m/%Y")}</div>
-{table}
-<h2>{texts["summary"]}</h2>
-<div class="tiles">{"".join(tiles)}</div>
-</body>
-</html>
-"""
+
+
+# --- formatting ----------------------------------------------------------------------------------
+
+
+def fmt_pct(value: float | None, lang: str, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    text = f"{value:.{digits}f}"
+    return text.replace(".", ",") + " %" if lang == "vi" else text + "%"
+
+
+def fmt_duration(seconds: float, lang: str) -> str:
+    t = TEXTS[lang]
+    minutes = round(seconds / 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} {t['hours']} {minutes} {t['minutes']}" if minutes else f"{hours} {t['hours']}"
+    return f"{minutes} {t['minutes']}"
+
+
+def fmt_local(ts: str | None, zone: ZoneInfo) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromisoformat(ts).astimezone(zone).strftime("%H:%M %d/%m/%Y")
+
+
+def day_class(day: dict[str, Any]) -> str:
+    value = day["uptime_pct"]
+    if value is None:
+        return "u-maint" if day["maintenance_s"] else "u-none"
+    for limit, cls in ((99.9, "u-good"), (99.0, "u-fair"), (95.0, "u-poor")):
+        if value >= limit:
+            return cls
+    return "u-bad"
+
+
+def sparkline(values: list[float | None]) -> dict[str, str] | None:
+    known = [(i, v) for i, v in enumerate(values) if v is not None]
+    if len(known) < 2:
+        return None
+    lo, hi = min(v for _, v in known), max(v for _, v in known)
+    span = (hi - lo) or 1.0
+    step = 240 / (len(values) - 1)
+    points = " ".join(f"{i * step:.1f},{26 - (v - lo) / span * 24:.1f}" for i, v in known)
+    return {"points": points, "last": f"{known[-1][1]:.0f} ms"}
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+
+def _lang(value: str | None, default: str) -> str:
+    lang = value or default
+    if lang not in TEXTS:
+        raise bad_parameter("lang", f"unknown language {value!r} (expected vi or en)")
+    return lang
+
+
+LangQuery = Annotated[str | None, Query(description="vi (default) or en")]
+
+
+def _agency(conn: psycopg.Connection, agency_id: str) -> PublicAgency:
+    agency = public_agencies(conn).get(agency_id)
+    if agency is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown agency {agency_id}")
+    return agency
+
+
+def render_page(
+    conn: psycopg.Connection,
+    doc: dict[str, Any],
+    *,
+    lang: str,
+    timezone: str,
+    now: float,
+    agency: PublicAgency | None,
+    base: str,
+) -> str:
+    t = TEXTS[lang]
+    zone = ZoneInfo(timezone)
+    agencies = public_agencies(conn)
+    names = {s["id"]: s["name"] for s in doc["services"]}
+    sparks = response_sparklines(conn, list(names), now)
+    service_agency = {e.row.id: e.row.agency for e in entity_statuses(conn, now) if e.row.kind == "service"}
+    services = []
+    for s in doc["services"]:
+        days = []
+        for d in s["days"]:
+            tip = f"{d['date']}: {t['uptime']} {fmt_pct(d['uptime_pct'], lang)}"
+            tip += f", {t['down_min']} {round(d['down_s'] / 60)} {t['minutes']}"
+            tip += f", {t['maint_min']} {round(d['maintenance_s'] / 60)} {t['minutes']}"
+            days.append({"cls": day_class(d), "tip": tip})
+        owner = agencies.get(service_agency.get(s["id"]) or "")
+        services.append(
+            {
+                "id": s["id"],
+                "name": s["name"],
+                "status": s["status"],
+                "agency_name": owner.name if owner and agency is None else None,
+                "fig": {p: fmt_pct(s["uptime_pct"][p], lang) for p in ("24h", "30d", "90d")},
+                "days": days,
+                "spark": sparkline(sparks[s["id"]]) if s["id"] in sparks else None,
+            }
+        )
+    services.sort(key=lambda s: s["status"] not in TROUBLED)  # problems first, then as listed
+    maintenance = [
+        {
+            "when": f"{fmt_local(m['starts_at'], zone)} – {fmt_local(m['ends_at'], zone)}",
+            "names": ", ".join(names.get(i, i) for i in m["services"]),
+            "comment": m["comment"],
+            "active": datetime.fromisoformat(m["starts_at"]).timestamp() <= now,
+        }
+        for m in doc["maintenance"]
+    ]
+    incidents = [
+        {
+            "title": i["title"],
+            "when": fmt_local(i["started_at"], zone),
+            "duration": fmt_duration(i["duration_s"], lang),
+            "open": i["ended_at"] is None,
+        }
+        for i in doc["incidents"]
+    ]
+    summary = []
+    if agency is None:
+        hidden = private_agencies(conn)
+        counts: dict[str, Counter[str]] = {k: Counter() for k in KINDS if k != "service"}
+        for e in entity_statuses(conn, now):
+            if e.row.assigned and e.row.kind in counts and e.row.agency not in hidden:
+                counts[e.row.kind][e.status] += 1
+        summary = [(t[k], [(st, c[st]) for st in STATUSES if c[st]]) for k, c in counts.items() if c]
+    troubled = sum(1 for s in doc["services"] if s["status"] in TROUBLED)
+    heading = agency.name if agency else t["heading"]
+    return (
+        templates()
+        .get_template("status.html")
+        .render(
+            lang=lang,
+            t=t,
+            title=f"{heading} – {t['title']}" if agency else t["title"],
+            heading=heading,
+            refresh_s=REFRESH_S,
+            updated_local=fmt_local(doc["updated_at"], zone),
+            languages=LANGUAGES,
+            services=services,
+            troubled=troubled,
+            legend=[fmt_pct(v, lang, 1).replace(",0 ", " ").replace(".0%", "%") for v in (99.9, 99.0, 95.0)],
+            maintenance=maintenance,
+            incidents=incidents,
+            summary=summary,
+            agencies=[]
+            if agency
+            else [{"name": a.name, "url": f"{base}/status/{a.id}?lang={lang}"} for a in agencies.values()],
+            parent_url=f"{base}/status?lang={lang}" if agency else None,
+            feed_url=f"{base}/status/{agency.id}/feed.atom" if agency else None,
+        )
+    )
+
+
+CACHE_S = 30.0  # public pages refresh every minute; a document is computed at most once per 30 s
+_cache_lock = threading.Lock()
+
+
+def cached_document(
+    request: Request, conn: psycopg.Connection, now: float, timezone: str, agency: PublicAgency | None
+) -> dict[str, Any]:
+    """The status document, computed at most once per `CACHE_S` per app (many citizens, one computation)."""
+    state = request.app.state
+    with _cache_lock:
+        if not hasattr(state, "status_cache"):
+            state.status_cache = {}
+        cache: dict[str | None, tuple[float, dict[str, Any]]] = state.status_cache
+        hit = cache.get(agency.id if agency else None)
+    if hit is not None and hit[0] <= now < hit[0] + CACHE_S:
+        return hit[1]
+    doc = status_document(conn, now, timezone, agency)
+    with _cache_lock:
+        cache[agency.id if agency else None] = (now, doc)
+    return doc
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
 
 
 @router.get("/status.json")
-def status_json(conn: ConnDep, settings: SettingsDep, now: NowDep) -> dict[str, Any]:
-    """The public status of every service system, as JSON (no key needed)."""
-    return status_document(conn, now, settings.language)
+def status_json(request: Request, conn: ConnDep, settings: SettingsDep, now: NowDep) -> dict[str, Any]:
+    """The province's public services: status, uptime, 90 days, incidents, maintenance (no key needed)."""
+    return cached_document(request, conn, now, settings.timezone, None)
 
 
 @router.get("/status", response_class=HTMLResponse)
-def status_html(conn: ConnDep, settings: SettingsDep, now: NowDep) -> HTMLResponse:
-    """The public status page, in Vietnamese by default (no key needed)."""
-    doc = status_document(conn, now, settings.language)
-    return HTMLResponse(render_html(doc, settings.language, settings.timezone))
+def status_html(
+    request: Request, conn: ConnDep, settings: SettingsDep, now: NowDep, lang: LangQuery = None
+) -> HTMLResponse:
+    """The province's public status page, Vietnamese first (`?lang=en`); no key needed."""
+    language = _lang(lang, settings.language)
+    doc = cached_document(request, conn, now, settings.timezone, None)
+    html = render_page(conn, doc, lang=language, timezone=settings.timezone, now=now, agency=None, base=_base(request))
+    return HTMLResponse(html)
+
+
+@router.get("/status/badge/{kind}/{entity_id}.svg")
+def badge(
+    conn: ConnDep,
+    now: NowDep,
+    kind: str,
+    entity_id: str,
+    period: Annotated[str, Query(description="24h, 7d, 30d or 90d")] = "30d",
+) -> Response:
+    """An uptime badge of one public entity (no key needed)."""
+    if period not in PERIODS:
+        raise bad_parameter("period", f"unknown period {period!r} (expected {', '.join(PERIODS)})")
+    if kind not in KINDS or not ENTITY_ID_RE.match(entity_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown entity {kind}/{entity_id}")
+    row = conn.execute(
+        "SELECT agency FROM entities WHERE kind = %s AND id = %s AND assigned", (kind, entity_id)
+    ).fetchone()
+    if row is None or row[0] in private_agencies(conn):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown entity {kind}/{entity_id}")
+    ref = f"{kind}/{entity_id}"
+    value = uptimes(conn, [ref], now, periods=(period,))[ref].uptime_pct[period]
+    colour = "#9f9f9f" if value is None else next(c for limit, c in BADGE_COLOURS if value >= limit)
+    label = f"uptime {period}"
+    text = "no data" if value is None else f"{value:.2f}%"
+    label_w, value_w = 10 + 7 * len(label), 10 + 7 * len(text)
+    svg = (
+        templates()
+        .get_template("badge.svg")
+        .render(label=label, value=text, colour=colour, label_w=label_w, value_w=value_w, width=label_w + value_w)
+    )
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "max-age=60"})
+
+
+@router.get("/status/{agency_id}.json")
+def agency_status_json(
+    request: Request, conn: ConnDep, settings: SettingsDep, now: NowDep, agency_id: str
+) -> dict[str, Any]:
+    """One public agency's status, as JSON (no key needed)."""
+    return cached_document(request, conn, now, settings.timezone, _agency(conn, agency_id))
+
+
+@router.get("/status/{agency_id}/feed.atom")
+def agency_feed(
+    request: Request, conn: ConnDep, settings: SettingsDep, now: NowDep, agency_id: str, lang: LangQuery = None
+) -> Response:
+    """Incidents and maintenance of one public agency as an Atom feed (no key needed)."""
+    language = _lang(lang, settings.language)
+    t = TEXTS[language]
+    agency = _agency(conn, agency_id)
+    doc = cached_document(request, conn, now, settings.timezone, agency)
+    zone = ZoneInfo(settings.timezone)
+    base = _base(request)
+    names = {s["id"]: s["name"] for s in doc["services"]}
+    entries = []
+    for i in doc["incidents"]:
+        summary = f"{fmt_local(i['started_at'], zone)}, {t['duration']} {fmt_duration(i['duration_s'], language)}"
+        if i["ended_at"] is None:
+            summary += f" ({t['ongoing']})"
+        entries.append(
+            {
+                "title": i["title"],
+                "id": f"{base}/status/{agency.id}#incident-{i['id']}",
+                "updated": i["ended_at"] or i["started_at"],
+                "published": i["started_at"],
+                "summary": summary,
+            }
+        )
+    for m in doc["maintenance"]:
+        services = ", ".join(names.get(s, s) for s in m["services"])
+        entries.append(
+            {
+                "title": f"{t['maintenance_heading']}: {services}",
+                "id": f"{base}/status/{agency.id}#maintenance-{m['starts_at']}-{'-'.join(m['services'])}",
+                "updated": m["starts_at"],
+                "published": m["starts_at"],
+                "summary": f"{fmt_local(m['starts_at'], zone)} – {fmt_local(m['ends_at'], zone)}. {m['comment']}",
+            }
+        )
+    entries.sort(key=lambda e: e["updated"], reverse=True)
+    xml = (
+        templates()
+        .get_template("feed.atom.xml")
+        .render(
+            lang=language,
+            title=f"{agency.name} – {t['title']}",
+            self_url=f"{base}/status/{agency.id}/feed.atom",
+            page_url=f"{base}/status/{agency.id}",
+            updated=rfc3339(now),
+            author=agency.name,
+            entries=entries,
+        )
+    )
+    return Response(xml, media_type="application/atom+xml; charset=utf-8")
+
+
+@router.get("/status/{agency_id}", response_class=HTMLResponse)
+def agency_status_html(
+    request: Request, conn: ConnDep, settings: SettingsDep, now: NowDep, agency_id: str, lang: LangQuery = None
+) -> HTMLResponse:
+    """One public agency's status page, Vietnamese first (`?lang=en`); no key needed."""
+    language = _lang(lang, settings.language)
+    agency = _agency(conn, agency_id)
+    doc = cached_document(request, conn, now, settings.timezone, agency)
+    html = render_page(
+        conn, doc, lang=language, timezone=settings.timezone, now=now, agency=agency, base=_base(request)
+    )
+    return HTMLResponse(html)

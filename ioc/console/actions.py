@@ -195,6 +195,7 @@ def new_window(request: Request, session: SessionDep, conn: ConnDep, form: FormD
             start_time=text_field(form, "start_time", 10, required=True),  # type: ignore[arg-type]
             duration=text_field(form, "duration", 20, required=True),
             timezone=text_field(form, "timezone", 64) or console_of(request).settings.timezone,
+            starts_at=None, ends_at=None,  # the recurring form (a one-off is a silence with start and end)
             created_by=session.user.name, comment=text_field(form, "comment", MAX_COMMENT),
         )  # fmt: skip
         create_window(conn, principal, body)

@@ -14,14 +14,20 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg.types.json import Jsonb
 
-from ioc.status import EntityFacts, MaintenanceWindow, Silence, StatusInputs, compute_statuses
+from ioc.status import (
+    AnyWindow,
+    EntityFacts,
+    MaintenanceWindow,
+    OneOffWindow,
+    Silence,
+    StatusInputs,
+    compute_statuses,
+)
 
 # Raw samples one series query may return; beyond this the caller must aggregate with a step.
 MAX_RAW_SAMPLES = 200_000
 # Buckets one aggregated series query may return.
 MAX_BUCKETS = 20_000
-
-UPTIME_WINDOWS: dict[str, float] = {"24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0}
 
 
 def _epoch(value: datetime | None) -> float | None:
@@ -57,7 +63,23 @@ def _labels_from_matchers(raw: object) -> dict[str, str]:
     return {}
 
 
-def load_entities(conn: psycopg.Connection) -> list[EntityRow]:
+# Entities whose latest `up` sample of the last hour (across label sets; a tie counts the lowest) is 0. An
+# older one no longer says anything (the entity is silent, or only its other metrics still come).
+UP_ZERO_SQL = """
+SELECT l.kind, l.entity FROM (
+    SELECT DISTINCT ON (s.kind, s.entity) s.kind, s.entity, x.value
+    FROM series s
+    CROSS JOIN LATERAL (SELECT ts, value FROM samples WHERE series_id = s.id
+                        AND ts > %(now)s - interval '1 hour' AND ts <= %(now)s ORDER BY ts DESC LIMIT 1) x
+    WHERE s.metric = 'up'
+    ORDER BY s.kind, s.entity, x.ts DESC, x.value
+) l WHERE l.value = 0
+"""
+
+
+def load_entities(conn: psycopg.Connection, now: float | None = None) -> list[EntityRow]:
+    at = _as_datetime(now) if now is not None else datetime.now(UTC)
+    up_zero = {(k, e) for k, e in conn.execute(UP_ZERO_SQL, {"now": at})}
     rows = conn.execute(
         """
         SELECT kind, id, name, site, agency, system, assigned, last_seen, mqtt_status, mqtt_status_at,
@@ -77,6 +99,7 @@ def load_entities(conn: psycopg.Connection) -> list[EntityRow]:
             mqtt_status=mqtt_status,
             interval_s=interval,
             depends_on=tuple(deps or ()),
+            up_zero=(kind, ident) in up_zero,
         )
         entities.append(EntityRow(kind, ident, name, site, agency, system, assigned, last_seen, facts))
     return entities
@@ -92,12 +115,7 @@ def load_status_inputs(conn: psycopg.Connection, entities: Sequence[EntityRow], 
             {"now": _as_datetime(now)},
         )
     )
-    windows = tuple(
-        MaintenanceWindow(_labels_from_matchers(matchers), tuple(weekdays), start_time, float(duration_s), tz)
-        for matchers, weekdays, start_time, duration_s, tz in conn.execute(
-            "SELECT matchers, weekdays, start_time, extract(epoch FROM duration), timezone FROM maintenance_windows"
-        )
-    )
+    windows = tuple(load_windows(conn))
     firing = frozenset(
         (kind, entity)
         for kind, entity in conn.execute(
@@ -109,6 +127,21 @@ def load_status_inputs(conn: psycopg.Connection, entities: Sequence[EntityRow], 
     return StatusInputs(tuple(e.facts for e in entities), silences, windows, firing)
 
 
+def load_windows(conn: psycopg.Connection) -> list[AnyWindow]:
+    """Every maintenance window, recurring and one-off."""
+    windows: list[AnyWindow] = []
+    for matchers, weekdays, start_time, duration_s, tz, starts, ends in conn.execute(
+        "SELECT matchers, weekdays, start_time, extract(epoch FROM duration)::float8, timezone, starts_at, ends_at "
+        "FROM maintenance_windows ORDER BY id"
+    ):
+        labels = _labels_from_matchers(matchers)
+        if starts is not None:
+            windows.append(OneOffWindow(labels, starts.timestamp(), ends.timestamp()))
+        else:
+            windows.append(MaintenanceWindow(labels, tuple(weekdays), start_time, float(duration_s), tz))
+    return windows
+
+
 @dataclass(frozen=True, slots=True)
 class EntityStatus:
     row: EntityRow
@@ -117,7 +150,7 @@ class EntityStatus:
 
 def entity_statuses(conn: psycopg.Connection, now: float) -> list[EntityStatus]:
     """Every entity, assigned or heard on the wire only, with its status at `now`."""
-    entities = load_entities(conn)
+    entities = load_entities(conn, now)
     statuses = compute_statuses(load_status_inputs(conn, entities, now), now)
     return [EntityStatus(row, statuses[row.facts.ref]) for row in entities]
 
@@ -235,87 +268,7 @@ def query_series(
     return SeriesResult(points, [grouped[k] for k in sorted(grouped)])
 
 
-# --- service health -------------------------------------------------------------------------------
-
-
-def uptime_pct(conn: psycopg.Connection, services: Sequence[tuple[str, str]], now: float) -> dict[str, dict]:
-    """Average of the `up` metric, as a percentage, per `kind/id` over each window (None: no data)."""
-    result: dict[str, dict[str, float | None]] = {f"{k}/{e}": dict.fromkeys(UPTIME_WINDOWS) for k, e in services}
-    if not services:
-        return result
-    kinds = [k for k, _ in services]
-    ids = [e for _, e in services]
-    for window, seconds in UPTIME_WINDOWS.items():
-        # Minute buckets for the day window, hour buckets beyond: the windows start on a bucket boundary.
-        table, size = ("samples_1m", 60) if seconds <= 86400 else ("samples_1h", 3600)
-        start = math.floor((now - seconds) / size) * size
-        rows = conn.execute(
-            f"""
-            SELECT s.kind, s.entity, sum(x.total) / nullif(sum(x.cnt), 0)
-            FROM series s JOIN {table} x ON x.series_id = s.id
-            WHERE (s.kind, s.entity) IN (SELECT * FROM unnest(%(kinds)s::text[], %(ids)s::text[]))
-              AND s.metric = 'up' AND x.bucket >= %(start)s AND x.bucket <= %(now)s
-            GROUP BY s.kind, s.entity
-            """,
-            {"kinds": kinds, "ids": ids, "start": _as_datetime(start), "now": _as_datetime(now)},
-        ).fetchall()
-        for kind, entity, avg in rows:
-            if avg is not None:
-                result[f"{kind}/{entity}"][window] = round(float(avg) * 100.0, 3)
-    return result
-
-
-def p95_response_ms(conn: psycopg.Connection, services: Sequence[tuple[str, str]], now: float) -> dict[str, float]:
-    """95th percentile of `response_ms` over the last 24 hours, from raw samples, per `kind/id`."""
-    if not services:
-        return {}
-    rows = conn.execute(
-        """
-        SELECT s.kind, s.entity, percentile_cont(0.95) WITHIN GROUP (ORDER BY x.value)
-        FROM series s JOIN samples x ON x.series_id = s.id
-        WHERE (s.kind, s.entity) IN (SELECT * FROM unnest(%(kinds)s::text[], %(ids)s::text[]))
-          AND s.metric = 'response_ms' AND x.ts > %(start)s AND x.ts <= %(now)s
-        GROUP BY s.kind, s.entity
-        """,
-        {
-            "kinds": [k for k, _ in services],
-            "ids": [e for _, e in services],
-            "start": _as_datetime(now - 86400),
-            "now": _as_datetime(now),
-        },
-    ).fetchall()
-    return {f"{kind}/{entity}": round(float(p95), 3) for kind, entity, p95 in rows if p95 is not None}
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceHealth:
-    id: str
-    name: str | None
-    agency: str | None
-    status: str
-    uptime_pct: dict[str, float | None]
-    p95_response_ms: float | None
-
-
-def services_health(conn: psycopg.Connection, now: float, agency: str | None = None) -> list[ServiceHealth]:
-    """Status, uptime and 24 h p95 of every `service` entity, or of one agency's."""
-    services = [
-        e for e in entity_statuses(conn, now) if e.row.kind == "service" and (agency is None or e.row.agency == agency)
-    ]
-    refs = [(e.row.kind, e.row.id) for e in services]
-    uptimes = uptime_pct(conn, refs, now)
-    p95s = p95_response_ms(conn, refs, now)
-    return [
-        ServiceHealth(
-            id=e.row.id,
-            name=e.row.name,
-            agency=e.row.agency,
-            status=e.status,
-            uptime_pct=uptimes[e.row.facts.ref],
-            p95_response_ms=p95s.get(e.row.facts.ref),
-        )
-        for e in services
-    ]
+# --- agencies -------------------------------------------------------------------------------------
 
 
 def agency_name(conn: psycopg.Connection, agency: str) -> str | None:

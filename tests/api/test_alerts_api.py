@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import psycopg
+import pytest
 from psycopg.types.json import Jsonb
 
 NOW = time.time()
@@ -155,3 +156,43 @@ def test_maintenance_windows_crud(store, client):
     assert client.delete(f"/api/v1/maintenance-windows/{window['id']}", headers=operator).status_code == 204
     assert client.get("/api/v1/maintenance-windows", headers=operator).json() == []
     assert client.delete(f"/api/v1/maintenance-windows/{window['id']}", headers=operator).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("extra", "detail"),
+    [
+        ({"starts_at": "2026-11-29T22:00:00+07:00"}, "body field 'ends_at': Field required for a one-off window"),
+        (
+            {"starts_at": "2026-11-29T22:00:00+07:00", "ends_at": "2026-11-29T21:00:00+07:00"},
+            "body field 'ends_at': must be after starts_at",
+        ),
+        (
+            {"starts_at": "2026-11-29T22:00:00+07:00", "ends_at": "2026-11-30T01:00:00+07:00", "weekdays": [7]},
+            "body field 'weekdays': not with starts_at, ends_at (a window is recurring or one-off)",
+        ),
+        ({"weekdays": [7], "start_time": "22:00"}, "body field 'duration': Field required for a recurring window"),
+        ({}, "body: give weekdays, start_time and duration (recurring) or starts_at and ends_at (one-off)"),
+        ({"starts_at": "2026-11-29T22:00:00", "ends_at": "2026-11-30T01:00:00+07:00"}, "body field 'starts_at'"),
+    ],
+)
+def test_maintenance_window_form_errors_name_the_field(store, client, extra, detail):
+    body = {"matchers": {"entity": "dvc-portal"}, "comment": "x", **extra}
+    r = client.post("/api/v1/maintenance-windows", json=body, headers=store.key("operator"))
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith(detail)
+
+
+def test_one_off_window_in_the_past_is_accepted(store, client):
+    body = {
+        "matchers": {"entity": "dvc-portal"},
+        "starts_at": "2026-11-29T22:00:00+07:00",
+        "ends_at": "2026-11-30T01:00:00+07:00",
+        "created_by": "Trần Thị Bình",
+        "comment": "Nâng cấp Cổng Dịch vụ công (ghi nhận muộn)",
+    }
+    r = client.post("/api/v1/maintenance-windows", json=body, headers=store.key("operator"))
+    assert r.status_code == 201, r.text
+    got = r.json()
+    assert (got["starts_at"], got["ends_at"], got["weekdays"], got["duration_s"]) == (
+        "2026-11-29T15:00:00.000Z", "2026-11-29T18:00:00.000Z", None, None
+    )  # fmt: skip

@@ -73,3 +73,26 @@ def test_view_and_python_agree(any_store):
         "kiosk/k-old": "down",
         "kiosk/stray": "ok",
     }
+
+
+def test_view_and_python_agree_on_up_zero(any_store):
+    from seed import INVENTORY
+
+    now = time.time()
+    any_store.load_inventory(INVENTORY)
+    any_store.seen("link", "wan-xa-phu-vang", now - 2)  # heard, but its probe says it is down
+    any_store.samples("link", "wan-xa-phu-vang", "up", [(now - 20, 1.0), (now - 2, 0.0)], {"probe": "icmp"})
+    any_store.seen("kiosk", "kiosk-pv-01", now - 100)  # silent behind it
+    any_store.seen("service", "dvc-portal", now - 2)
+    any_store.samples("service", "dvc-portal", "up", [(now - 7200, 0.0), (now - 2, 1.0)])  # back up
+    any_store.seen("service", "mot-cua", now - 2)
+    any_store.samples("service", "mot-cua", "up", [(now - 4000, 0.0)])  # older than an hour: says nothing
+    with psycopg.connect(any_store.dsn) as conn:
+        db_now = conn.execute("SELECT extract(epoch FROM now())::float8").fetchone()[0]
+        from_view = dict(conn.execute("SELECT kind || '/' || id, status FROM entity_status").fetchall())
+        from_python = {f"{e.row.kind}/{e.row.id}": e.status for e in entity_statuses(conn, db_now)}
+    assert from_view == from_python
+    assert from_python["link/wan-xa-phu-vang"] == "down"
+    assert from_python["kiosk/kiosk-pv-01"] == "unreachable"
+    assert from_python["service/dvc-portal"] == "ok"
+    assert from_python["service/mot-cua"] == "ok"

@@ -1,4 +1,5 @@
-"""/api/v1 silences (matchers and a time range) and recurring maintenance windows; every change is audited."""
+"""/api/v1 silences (matchers and a time range) and maintenance windows, recurring or one-off; every change is
+audited."""
 
 from __future__ import annotations
 
@@ -160,11 +161,15 @@ def expire_silence(
 
 
 class WindowIn(BaseModel):
+    """Recurring (`weekdays`, `start_time`, `duration`, `timezone`) or one-off (`starts_at`, `ends_at`)."""
+
     matchers: dict[str, str]
-    weekdays: list[int] = Field(description="ISO weekdays, 1 = Monday ... 7 = Sunday")
-    start_time: time = Field(description="Local start time, HH:MM")
-    duration: str | float = Field(description="How long: seconds, or 30m, 2h, 1d")
+    weekdays: list[int] | None = Field(None, description="ISO weekdays, 1 = Monday ... 7 = Sunday")
+    start_time: time | None = Field(None, description="Local start time, HH:MM")
+    duration: str | float | None = Field(None, description="How long: seconds, or 30m, 2h, 1d")
     timezone: str = "Asia/Ho_Chi_Minh"
+    starts_at: AwareDatetime | None = Field(None, description="One-off: RFC 3339 with offset (may be past)")
+    ends_at: AwareDatetime | None = Field(None, description="One-off: RFC 3339 with offset, after starts_at")
     created_by: str | None = Field(None, max_length=200)
     comment: str = Field("", max_length=2000)
 
@@ -172,14 +177,18 @@ class WindowIn(BaseModel):
 
     @field_validator("weekdays")
     @classmethod
-    def _check_weekdays(cls, value: list[int]) -> list[int]:
+    def _check_weekdays(cls, value: list[int] | None) -> list[int] | None:
+        if value is None:
+            return None
         if not value or any(not 1 <= d <= 7 for d in value):
             raise ValueError("must be a non-empty list of ISO weekdays from 1 (Monday) to 7 (Sunday)")
         return sorted(set(value))
 
     @field_validator("duration")
     @classmethod
-    def _check_duration(cls, value: str | float) -> float:
+    def _check_duration(cls, value: str | float | None) -> float | None:
+        if value is None:
+            return None
         if isinstance(value, str):
             match = _DURATION_RE.match(value.strip())
             if not match:
@@ -194,43 +203,79 @@ class WindowIn(BaseModel):
     def _check_timezone(cls, value: str) -> str:
         return check_timezone(value)
 
+    def form_problems(self) -> list[str]:
+        """What is missing or mixed between the two forms, each naming the field."""
+        recurring = {"weekdays": self.weekdays, "start_time": self.start_time, "duration": self.duration}
+        one_off = {"starts_at": self.starts_at, "ends_at": self.ends_at}
+        given_r = [k for k, v in recurring.items() if v is not None]
+        given_o = [k for k, v in one_off.items() if v is not None]
+        if given_r and given_o:
+            return [
+                f"body field {k!r}: not with {', '.join(given_o)} (a window is recurring or one-off)" for k in given_r
+            ]
+        if given_o:
+            problems = [f"body field {k!r}: Field required for a one-off window" for k in one_off if k not in given_o]
+            if (
+                not problems
+                and self.ends_at is not None
+                and self.starts_at is not None
+                and self.ends_at <= self.starts_at
+            ):
+                problems.append("body field 'ends_at': must be after starts_at")
+            return problems
+        missing = [k for k in recurring if k not in given_r]
+        if len(missing) == len(recurring):
+            return ["body: give weekdays, start_time and duration (recurring) or starts_at and ends_at (one-off)"]
+        return [f"body field {k!r}: Field required for a recurring window" for k in missing]
+
 
 class WindowOut(BaseModel):
     id: int
     matchers: dict[str, str]
-    weekdays: list[int]
-    start_time: str
-    duration_s: float
+    weekdays: list[int] | None
+    start_time: str | None
+    duration_s: float | None
     timezone: str
+    starts_at: str | None
+    ends_at: str | None
     created_by: str
     comment: str
     created_at: str
 
 
-_WINDOW_COLUMNS = "id, matchers, weekdays, start_time, duration, timezone, created_by, comment, created_at"
+_WINDOW_COLUMNS = (
+    "id, matchers, weekdays, start_time, duration, timezone, created_by, comment, created_at, starts_at, ends_at"
+)
 
 
 def _window_out(row: tuple[Any, ...]) -> WindowOut:
-    duration: timedelta = row[4]
+    duration: timedelta | None = row[4]
     return WindowOut(
-        id=row[0], matchers=row[1], weekdays=list(row[2]), start_time=row[3].strftime("%H:%M"),
-        duration_s=duration.total_seconds(), timezone=row[5], created_by=row[6], comment=row[7],
-        created_at=rfc3339(row[8]) or "",
+        id=row[0], matchers=row[1], weekdays=list(row[2]) if row[2] is not None else None,
+        start_time=row[3].strftime("%H:%M") if row[3] is not None else None,
+        duration_s=duration.total_seconds() if duration is not None else None, timezone=row[5],
+        starts_at=rfc3339(row[9]), ends_at=rfc3339(row[10]),
+        created_by=row[6], comment=row[7], created_at=rfc3339(row[8]) or "",
     )  # fmt: skip
 
 
 @router.post("/maintenance-windows", response_model=WindowOut, status_code=status.HTTP_201_CREATED)
 def create_window(conn: ConnDep, principal: Operator, body: WindowIn) -> WindowOut:
-    """A recurring window (e.g. every Sunday 22:00 for 2h) during which matching alerts send no message."""
+    """A recurring window (e.g. every Sunday 22:00 for 2h) or a one-off one (a time range, which may lie in
+    the past: planned work recorded late); matching alerts send no message and uptime leaves it out."""
+    problems = body.form_problems()
+    if problems:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "; ".join(problems))
     _scope(principal, body.matchers)
     created_by = (body.created_by or "").strip() or principal.actor
+    duration = timedelta(seconds=float(body.duration)) if body.duration is not None else None
     with conn.transaction():
         row = conn.execute(
             "INSERT INTO maintenance_windows (matchers, weekdays, start_time, duration, timezone, created_by, "
-            f"comment) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_WINDOW_COLUMNS}",
+            f"comment, starts_at, ends_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_WINDOW_COLUMNS}",
             (
-                Jsonb(body.matchers), body.weekdays, body.start_time, timedelta(seconds=float(body.duration)),
-                body.timezone, created_by, body.comment,
+                Jsonb(body.matchers), body.weekdays, body.start_time, duration,
+                body.timezone, created_by, body.comment, body.starts_at, body.ends_at,
             ),
         ).fetchone()  # fmt: skip
         assert row is not None

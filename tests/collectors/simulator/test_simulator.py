@@ -104,6 +104,11 @@ def test_a_weekday_follows_the_office(inventory: Inventory) -> None:
     assert received[max(day)] - received[min(day)] > 10 * (received[max(night_ts)] - received[min(night_ts)] + 1)
     feedback = samples(msgs, "kiosk/kiosk-pv-03")[-1][1]
     assert 0 < feedback["satisfaction_good_total"] <= feedback["satisfaction_votes_total"]
+    overdue = [m["dossiers_overdue"] for _, m in portal]
+    assert min(overdue) >= 0 and max(overdue) <= 20 and len(set(overdue)) > 1  # a few, moving
+    last = portal[-1][1]
+    assert 0.9 < last["dossiers_done_ontime_total"] / last["dossiers_done_total"] <= 1.0
+    assert 0.5 < last["dossiers_online_total"] / last["dossiers_received_total"] < 0.8
 
 
 def scenario(inventory: Inventory, incidents: str) -> Scenario:

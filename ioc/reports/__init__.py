@@ -1,0 +1,1 @@
+"""Reports built from the store: the monthly SLA report (`ioc report sla`)."""
