@@ -6,6 +6,8 @@ rules (agency scope, validation, audit) are the API's.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
 
 from fastapi import APIRouter, HTTPException, Request
@@ -34,9 +36,16 @@ def _api_error(exc: HTTPException) -> ConsoleError:
     return ConsoleError("e_bad_input", exc.status_code, str(exc.detail))
 
 
-def _validation(exc: ValidationError) -> ConsoleError:
-    parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-    return ConsoleError("e_bad_input", 422, "; ".join(parts))
+@contextmanager
+def _api_refusals() -> Iterator[None]:
+    """The API's refusals as console errors: a body its model does not validate (422), or an HTTP error."""
+    try:
+        yield
+    except ValidationError as exc:
+        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConsoleError("e_bad_input", 422, "; ".join(parts)) from None
+    except HTTPException as exc:
+        raise _api_error(exc) from None
 
 
 def preset_end(preset: str, now: float, zone_name: str) -> datetime:
@@ -114,13 +123,9 @@ def silence_alert(
     now = now_of(request)
     ends = preset_end(preset, now, console_of(request).settings.timezone)
     comment = text_field(form, "comment", MAX_COMMENT) or f"#{number} {alert.summary}"[:MAX_COMMENT]
-    try:
+    with _api_refusals():
         body = SilenceIn(matchers=matchers, starts_at=None, ends_at=ends, created_by=session.user.name, comment=comment)
         create_silence(conn, principal, now, body)
-    except ValidationError as exc:
-        raise _validation(exc) from None
-    except HTTPException as exc:
-        raise _api_error(exc) from None
     return back_to(f"/ui/alerts/{number}", "created_ok")
 
 
@@ -155,17 +160,13 @@ def new_silence(request: Request, session: SessionDep, conn: ConnDep, form: Form
     zone = console_of(request).settings.timezone
     matchers = _matchers(form, principal.agency)
     starts_raw, ends_raw = text_field(form, "starts_at", 40), text_field(form, "ends_at", 40, required=True)
-    try:
+    with _api_refusals():
         body = SilenceIn(
             matchers=matchers, starts_at=_local(starts_raw, zone, "starts_at") if starts_raw else None,
             ends_at=_local(ends_raw, zone, "ends_at"), created_by=session.user.name,
             comment=text_field(form, "comment", MAX_COMMENT),
         )  # fmt: skip
         create_silence(conn, principal, now_of(request), body)
-    except ValidationError as exc:
-        raise _validation(exc) from None
-    except HTTPException as exc:
-        raise _api_error(exc) from None
     return back_to("/ui/silences", "created_ok")
 
 
@@ -189,7 +190,7 @@ def new_window(request: Request, session: SessionDep, conn: ConnDep, form: FormD
         if not isinstance(raw, str) or raw not in ("1", "2", "3", "4", "5", "6", "7"):
             raise ConsoleError("e_bad_input", 422, "weekdays")
         weekdays.append(int(raw))
-    try:
+    with _api_refusals():
         body = WindowIn(
             matchers=_matchers(form, principal.agency), weekdays=weekdays,
             start_time=text_field(form, "start_time", 10, required=True),  # type: ignore[arg-type]
@@ -198,10 +199,6 @@ def new_window(request: Request, session: SessionDep, conn: ConnDep, form: FormD
             created_by=session.user.name, comment=text_field(form, "comment", MAX_COMMENT),
         )  # fmt: skip
         create_window(conn, principal, body)
-    except ValidationError as exc:
-        raise _validation(exc) from None
-    except HTTPException as exc:
-        raise _api_error(exc) from None
     return back_to("/ui/silences", "created_ok")
 
 
