@@ -16,8 +16,9 @@ from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 from ioc.api.deps import ConnDep
-from ioc.api.routes.alerts import AckIn, ack_alert, get_alert
+from ioc.api.routes.alerts import AckIn, AlertOut, ack_alert, get_alert
 from ioc.api.routes.silences import SilenceIn, WindowIn, create_silence, create_window, delete_window, expire_silence
+from ioc.auth import Principal
 from ioc.console.web import ConsoleError, FormDep, SessionDep, back_to, console_of, need, now_of, text_field
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -34,6 +35,14 @@ def _id(raw: str, key: str = "e_not_found") -> int:
 
 def _api_error(exc: HTTPException) -> ConsoleError:
     return ConsoleError("e_bad_input", exc.status_code, str(exc.detail))
+
+
+def _visible_alert(conn: ConnDep, principal: Principal, number: int) -> AlertOut:
+    """The alert as the user may see it (its agency's, when bound to one); else the unknown-alert page."""
+    try:
+        return get_alert(conn, principal, number)
+    except HTTPException:
+        raise ConsoleError("e_unknown_alert", 404, str(number)) from None
 
 
 @contextmanager
@@ -82,10 +91,7 @@ def ack(request: Request, session: SessionDep, conn: ConnDep, form: FormDep, ale
 def unack(request: Request, session: SessionDep, conn: ConnDep, form: FormDep, alert_id: str) -> RedirectResponse:
     principal = need(session, "operator")
     number = _id(alert_id, "e_unknown_alert")
-    try:
-        alert = get_alert(conn, principal, number)
-    except HTTPException:
-        raise ConsoleError("e_unknown_alert", 404, str(number)) from None
+    alert = _visible_alert(conn, principal, number)
     with conn.transaction():
         conn.execute(
             "UPDATE alerts SET acked_by = NULL, acked_at = NULL, ack_comment = NULL, updated_at = now() WHERE id = %s",
@@ -104,10 +110,7 @@ def silence_alert(
 ) -> RedirectResponse:
     principal = need(session, "operator")
     number = _id(alert_id, "e_unknown_alert")
-    try:
-        alert = get_alert(conn, principal, number)
-    except HTTPException:
-        raise ConsoleError("e_unknown_alert", 404, str(number)) from None
+    alert = _visible_alert(conn, principal, number)
     preset, scope = text_field(form, "preset", 20), text_field(form, "scope", 20)
     if preset not in SILENCE_PRESETS or scope not in ("entity", "site"):
         raise ConsoleError("e_bad_input", 422, "preset, scope")
