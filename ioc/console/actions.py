@@ -6,6 +6,8 @@ rules (agency scope, validation, audit) are the API's.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
 
 from fastapi import APIRouter, HTTPException, Request
@@ -14,8 +16,9 @@ from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 from ioc.api.deps import ConnDep
-from ioc.api.routes.alerts import AckIn, ack_alert, get_alert
+from ioc.api.routes.alerts import AckIn, AlertOut, ack_alert, get_alert
 from ioc.api.routes.silences import SilenceIn, WindowIn, create_silence, create_window, delete_window, expire_silence
+from ioc.auth import Principal
 from ioc.console.web import ConsoleError, FormDep, SessionDep, back_to, console_of, need, now_of, text_field
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -34,9 +37,24 @@ def _api_error(exc: HTTPException) -> ConsoleError:
     return ConsoleError("e_bad_input", exc.status_code, str(exc.detail))
 
 
-def _validation(exc: ValidationError) -> ConsoleError:
-    parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-    return ConsoleError("e_bad_input", 422, "; ".join(parts))
+def _visible_alert(conn: ConnDep, principal: Principal, number: int) -> AlertOut:
+    """The alert as the user may see it (its agency's, when bound to one); else the unknown-alert page."""
+    try:
+        return get_alert(conn, principal, number)
+    except HTTPException:
+        raise ConsoleError("e_unknown_alert", 404, str(number)) from None
+
+
+@contextmanager
+def _api_refusals() -> Iterator[None]:
+    """The API's refusals as console errors: a body its model does not validate (422), or an HTTP error."""
+    try:
+        yield
+    except ValidationError as exc:
+        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConsoleError("e_bad_input", 422, "; ".join(parts)) from None
+    except HTTPException as exc:
+        raise _api_error(exc) from None
 
 
 def preset_end(preset: str, now: float, zone_name: str) -> datetime:
@@ -73,10 +91,7 @@ def ack(request: Request, session: SessionDep, conn: ConnDep, form: FormDep, ale
 def unack(request: Request, session: SessionDep, conn: ConnDep, form: FormDep, alert_id: str) -> RedirectResponse:
     principal = need(session, "operator")
     number = _id(alert_id, "e_unknown_alert")
-    try:
-        alert = get_alert(conn, principal, number)
-    except HTTPException:
-        raise ConsoleError("e_unknown_alert", 404, str(number)) from None
+    alert = _visible_alert(conn, principal, number)
     with conn.transaction():
         conn.execute(
             "UPDATE alerts SET acked_by = NULL, acked_at = NULL, ack_comment = NULL, updated_at = now() WHERE id = %s",
@@ -95,10 +110,7 @@ def silence_alert(
 ) -> RedirectResponse:
     principal = need(session, "operator")
     number = _id(alert_id, "e_unknown_alert")
-    try:
-        alert = get_alert(conn, principal, number)
-    except HTTPException:
-        raise ConsoleError("e_unknown_alert", 404, str(number)) from None
+    alert = _visible_alert(conn, principal, number)
     preset, scope = text_field(form, "preset", 20), text_field(form, "scope", 20)
     if preset not in SILENCE_PRESETS or scope not in ("entity", "site"):
         raise ConsoleError("e_bad_input", 422, "preset, scope")
@@ -114,13 +126,9 @@ def silence_alert(
     now = now_of(request)
     ends = preset_end(preset, now, console_of(request).settings.timezone)
     comment = text_field(form, "comment", MAX_COMMENT) or f"#{number} {alert.summary}"[:MAX_COMMENT]
-    try:
+    with _api_refusals():
         body = SilenceIn(matchers=matchers, starts_at=None, ends_at=ends, created_by=session.user.name, comment=comment)
         create_silence(conn, principal, now, body)
-    except ValidationError as exc:
-        raise _validation(exc) from None
-    except HTTPException as exc:
-        raise _api_error(exc) from None
     return back_to(f"/ui/alerts/{number}", "created_ok")
 
 
@@ -155,17 +163,13 @@ def new_silence(request: Request, session: SessionDep, conn: ConnDep, form: Form
     zone = console_of(request).settings.timezone
     matchers = _matchers(form, principal.agency)
     starts_raw, ends_raw = text_field(form, "starts_at", 40), text_field(form, "ends_at", 40, required=True)
-    try:
+    with _api_refusals():
         body = SilenceIn(
             matchers=matchers, starts_at=_local(starts_raw, zone, "starts_at") if starts_raw else None,
             ends_at=_local(ends_raw, zone, "ends_at"), created_by=session.user.name,
             comment=text_field(form, "comment", MAX_COMMENT),
         )  # fmt: skip
         create_silence(conn, principal, now_of(request), body)
-    except ValidationError as exc:
-        raise _validation(exc) from None
-    except HTTPException as exc:
-        raise _api_error(exc) from None
     return back_to("/ui/silences", "created_ok")
 
 
@@ -189,7 +193,7 @@ def new_window(request: Request, session: SessionDep, conn: ConnDep, form: FormD
         if not isinstance(raw, str) or raw not in ("1", "2", "3", "4", "5", "6", "7"):
             raise ConsoleError("e_bad_input", 422, "weekdays")
         weekdays.append(int(raw))
-    try:
+    with _api_refusals():
         body = WindowIn(
             matchers=_matchers(form, principal.agency), weekdays=weekdays,
             start_time=text_field(form, "start_time", 10, required=True),  # type: ignore[arg-type]
@@ -199,10 +203,6 @@ def new_window(request: Request, session: SessionDep, conn: ConnDep, form: FormD
             created_by=session.user.name, comment=text_field(form, "comment", MAX_COMMENT),
         )  # fmt: skip
         create_window(conn, principal, body)
-    except ValidationError as exc:
-        raise _validation(exc) from None
-    except HTTPException as exc:
-        raise _api_error(exc) from None
     return back_to("/ui/silences", "created_ok")
 
 

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from ioc.api.deps import ConnDep
-from ioc.auth import ROLES, create_key, list_keys, revoke_key
+from ioc.auth import ROLES, Principal, create_key, list_keys, revoke_key
+from ioc.console.sessions import Session
 from ioc.console.web import ConsoleError, FormDep, SessionDep, back_to, need, render, text_field
 from ioc.users import MAX_PASSWORD, UserError, create_user, disable_user, find_user, list_users
 
@@ -67,15 +68,21 @@ def disable(request: Request, session: SessionDep, conn: ConnDep, form: FormDep,
     return back_to("/ui/users", "ended_ok")
 
 
-@router.get("/keys", response_class=HTMLResponse)
-def keys_page(request: Request, session: SessionDep, conn: ConnDep) -> HTMLResponse:
-    principal = need(session, "admin")
+def _keys_page(
+    request: Request, session: Session, conn: ConnDep, principal: Principal, new_key: str | None
+) -> HTMLResponse:
+    """The keys page; `new_key` is a key just made, shown this once."""
     return render(
         request, "keys.html",
         {"keys": list_keys(conn, principal.agency), "roles": ROLES, "agencies": _agencies(conn, principal.agency),
-         "new_key": None},
+         "new_key": new_key},
         session=session,
     )  # fmt: skip
+
+
+@router.get("/keys", response_class=HTMLResponse)
+def keys_page(request: Request, session: SessionDep, conn: ConnDep) -> HTMLResponse:
+    return _keys_page(request, session, conn, need(session, "admin"), None)
 
 
 @router.post("/keys", response_class=HTMLResponse)
@@ -84,13 +91,7 @@ def new_key(request: Request, session: SessionDep, conn: ConnDep, form: FormDep)
     principal = need(session, "admin")
     role, agency = _role_and_agency(form, conn, principal.agency)
     name = text_field(form, "name", 200)
-    key = create_key(conn, role, agency, name)
-    return render(
-        request, "keys.html",
-        {"keys": list_keys(conn, principal.agency), "roles": ROLES, "agencies": _agencies(conn, principal.agency),
-         "new_key": key},
-        session=session,
-    )  # fmt: skip
+    return _keys_page(request, session, conn, principal, create_key(conn, role, agency, name))
 
 
 @router.post("/keys/{key_id}/revoke")

@@ -30,6 +30,11 @@ def _int_param(request: Request, name: str) -> int | None:
     return int(raw)
 
 
+def _page(request: Request) -> Page:
+    """The page a records page asks for: PAGE_SIZE records below `before_id` (none: the newest)."""
+    return Page(PAGE_SIZE, _int_param(request, "before_id"))
+
+
 def _choice(request: Request, name: str, allowed: Collection[str]) -> str | None:
     raw = request.query_params.get(name) or None
     return raw if raw is None or raw in allowed else None
@@ -150,33 +155,30 @@ def silences_page(request: Request, session: SessionDep, conn: ConnDep) -> HTMLR
 
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request, session: SessionDep, conn: ConnDep) -> HTMLResponse:
-    before = _int_param(request, "before_id")
-    records = audit_records(conn, Page(PAGE_SIZE, before), agency=session.user.agency)
-    return render(request, "audit.html", {"records": records, "before": before, "page_size": PAGE_SIZE},
-                  session=session)  # fmt: skip
+    page = _page(request)
+    records = audit_records(conn, page, agency=session.user.agency)
+    return render(request, "audit.html", {"records": records, "page": page}, session=session)
 
 
 @router.get("/dead-letters", response_class=HTMLResponse)
 def dead_letters_page(request: Request, session: SessionDep, conn: ConnDep) -> HTMLResponse:
-    before = _int_param(request, "before_id")
+    page = _page(request)
     reason = request.query_params.get("reason") or None
     if reason is not None and (len(reason) > 40 or not reason.replace("_", "").isalpha()):
         raise ConsoleError("e_bad_input", 422, f"reason: {reason[:40]!r}")
     letters = dead_letters(
-        conn, Page(PAGE_SIZE, before), console_of(request).settings.mqtt_topic_prefix, agency=session.user.agency,
+        conn, page, console_of(request).settings.mqtt_topic_prefix, agency=session.user.agency,
         reason=reason,
     )  # fmt: skip
     return render(
         request, "dead_letters.html",
-        {"letters": letters, "before": before, "reason": reason, "page_size": PAGE_SIZE,
-         "escape_payload": escape_payload},
+        {"letters": letters, "page": page, "reason": reason, "escape_payload": escape_payload},
         session=session,
     )  # fmt: skip
 
 
 @router.get("/events", response_class=HTMLResponse)
 def events_page(request: Request, session: SessionDep, conn: ConnDep) -> HTMLResponse:
-    before = _int_param(request, "before_id")
-    found = events(conn, Page(PAGE_SIZE, before), agency=session.user.agency)
-    return render(request, "events.html", {"events": found, "before": before, "page_size": PAGE_SIZE},
-                  session=session)  # fmt: skip
+    page = _page(request)
+    found = events(conn, page, agency=session.user.agency)
+    return render(request, "events.html", {"events": found, "page": page}, session=session)

@@ -70,6 +70,14 @@ def _paged(where: list[str], params: dict[str, object], page: Page, id_column: s
     return (" WHERE " + " AND ".join(where) if where else "") + f" ORDER BY {id_column} DESC LIMIT %(limit)s"
 
 
+def _equal(where: list[str], params: dict[str, object], alias: str, **values: str | None) -> None:
+    """A condition `{alias}.{column} = value` for each value given (None: any)."""
+    for column, value in values.items():
+        if value is not None:
+            where.append(f"{alias}.{column} = %({column})s")
+            params[column] = value
+
+
 # An audit record concerns an agency when its alert is that agency's, when the silence or window it
 # changed matches that agency, or when the key or user it names is bound to it.
 _AUDIT_AGENCY = """(
@@ -93,10 +101,7 @@ def audit_records(
     params: dict[str, object] = {"agency": agency}
     if agency is not None:
         where.append(_AUDIT_AGENCY)
-    for column, value in (("action", action), ("actor", actor), ("target", target)):
-        if value is not None:
-            where.append(f"a.{column} = %({column})s")
-            params[column] = value
+    _equal(where, params, "a", action=action, actor=actor, target=target)
     sql = "SELECT a.id, a.at, a.actor, a.action, a.target, a.detail FROM audit_log a" + _paged(
         where, params, page, "a.id"
     )
@@ -118,16 +123,8 @@ def dead_letters(
     where: list[str] = []
     if agency is not None:
         where.append("e.agency = %(agency)s")
-    for column, value in (("reason", reason),):
-        if value is not None:
-            where.append(f"d.{column} = %({column})s")
-            params[column] = value
-    if kind is not None:
-        where.append("t.kind = %(kind)s")
-        params["kind"] = kind
-    if entity is not None:
-        where.append("t.entity = %(entity)s")
-        params["entity"] = entity
+    _equal(where, params, "d", reason=reason)
+    _equal(where, params, "t", kind=kind, entity=entity)
     sql = (
         "SELECT d.id, d.received_at, d.topic, d.reason, d.detail, substring(d.payload FROM 1 FOR "
         f"{PAYLOAD_PREVIEW_BYTES}), length(d.payload), t.kind, t.entity FROM dead_letters d "
@@ -156,10 +153,7 @@ def events(
         joined = " JOIN entities e ON e.kind = v.kind AND e.id = v.entity"
         where.append("e.agency = %(agency)s")
         params["agency"] = agency
-    for column, value in (("kind", kind), ("entity", entity), ("severity", severity)):
-        if value is not None:
-            where.append(f"v.{column} = %({column})s")
-            params[column] = value
+    _equal(where, params, "v", kind=kind, entity=entity, severity=severity)
     sql = (
         "SELECT v.id, v.kind, v.entity, v.ts, v.type, v.severity, v.message, v.attrs, v.received_at FROM events v"
         + joined
