@@ -122,6 +122,13 @@ def build_services(
     return services, (checks, problems)
 
 
+class PortUnavailable(Exception):
+    """The process's HTTP port cannot be listened on (under `ioc run`: IOC_HTTP_PORT + 1 + ...)."""
+
+    def __init__(self, port: int, exc: OSError):
+        super().__init__(f"cannot listen on port {port}: {exc.strerror or exc}")
+
+
 def run_service(settings: Settings, roles: set[str]) -> int:
     """Run until SIGINT/SIGTERM; returns the process exit code."""
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -140,6 +147,10 @@ def run_service(settings: Settings, roles: set[str]) -> int:
             _serve_api(settings, pool, registry, checks, problems)
         else:
             _serve_health(settings, registry, checks, problems)
+    except PortUnavailable as exc:
+        log.error("%s; under `ioc run` the API takes IOC_HTTP_PORT, alerting the next port and ingest process "
+                  "i the one after plus i: free them or choose another IOC_HTTP_PORT", exc)  # fmt: skip
+        return 1
     finally:
         for service in reversed(started):
             try:
@@ -176,8 +187,13 @@ def _serve_health(
     from ioc.health_server import HealthServer
 
     stop = threading.Event()
+    try:
+        server = HealthServer(
+            settings.http_host, settings.http_port, registry=registry, checks=checks, problems=problems
+        )
+    except OSError as exc:
+        raise PortUnavailable(settings.http_port, exc) from None
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    server = HealthServer(settings.http_host, settings.http_port, registry=registry, checks=checks, problems=problems)
     server.start()
     try:
         stop.wait()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -210,3 +211,21 @@ def test_ioc_run_runs_each_part_in_its_own_process_and_restarts_a_killed_one(dsn
     assert "restarting" in out
     _, alive = psutil.wait_procs(children, timeout=5)
     assert not alive, "every child stops with the supervisor"
+
+
+def test_a_process_whose_port_is_taken_says_so_and_exits(dsn: str, broker: Broker, tmp_path):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    env = dict(
+        os.environ, IOC_DATABASE_URL=dsn, IOC_MQTT_URL=broker.url, IOC_HTTP_PORT=str(port), IOC_HTTP_HOST="127.0.0.1",
+        IOC_TIMESCALEDB="off", IOC_SPOOL_DIR=str(tmp_path / "spool"),
+        IOC_MQTT_CLIENT_ID=f"ioc-port-{time.monotonic_ns()}",
+    )  # fmt: skip
+    try:
+        done = ioc(env, "run", "--role", "alerts")
+    finally:
+        taken.close()
+    assert done.returncode == 1
+    assert f"cannot listen on port {port}" in done.stderr and "Traceback" not in done.stderr
