@@ -113,6 +113,8 @@ class AlertWatcher:
             states[alert["id"]] = alert["state"]
             if first or alert["state"] == before or alert["state"] == "pending":
                 continue
+            if alert["state"] == "resolved" and before != "firing":
+                continue  # it never fired (or fired unseen between two polls): nothing was paged
             clock = datetime.now().strftime("%H:%M:%S")
             why = f" (suppressed by {alert['suppressed_by']}: not paged)" if alert.get("suppressed_by") else ""
             self.echo(f"[{clock}] alert {alert['state']:<8} {alert['severity']:<8} {alert['rule']} "
@@ -145,7 +147,10 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60.
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"the service did not answer {url} within {timeout_s:.0f} s")
+    raise RuntimeError(
+        f"the service did not answer {url} within {timeout_s:.0f} s: is its port free? `ioc run` listens on "
+        "IOC_HTTP_PORT (default 8000) and the two ports after it; set IOC_HTTP_PORT to choose others"
+    )
 
 
 def run_demo(
@@ -190,6 +195,8 @@ def _run(
     env = dict(os.environ)
     env.update({"IOC_DATABASE_URL": settings.database_url, "IOC_MQTT_URL": settings.mqtt_url,
                 "IOC_HTTP_PORT": str(settings.http_port), "IOC_SPOOL_DIR": str(settings.spool_dir)})  # fmt: skip
+    # The demo prints an admin key: its API answers this machine only, unless IOC_HTTP_HOST says otherwise.
+    env.setdefault("IOC_HTTP_HOST", "127.0.0.1")
     # SIGTERM should this process die without stopping it: nothing of the demo outlives it.
     service = subprocess.Popen([sys.executable, "-c", "from ioc.cli import main; main()", "run"], env=env,
                                preexec_fn=die_with_parent(signal.SIGTERM))  # fmt: skip

@@ -202,3 +202,16 @@ def test_alert_watcher_waits_out_a_service_that_does_not_answer() -> None:
     watcher = AlertWatcher("http://127.0.0.1:1", "k", printed.append, get=get)
     watcher.poll()
     assert watcher.states is None and printed == []
+
+
+def test_alert_watcher_says_nothing_of_an_alert_that_resolved_without_firing() -> None:
+    answers = [[], [alert(4, "pending")], [alert(4, "resolved")], [alert(5, "resolved")]]
+
+    def get(url: str, **_: object) -> httpx.Response:
+        return httpx.Response(200, json=answers.pop(0), request=httpx.Request("GET", url))
+
+    printed: list[str] = []
+    watcher = AlertWatcher("http://127.0.0.1:1", "k", printed.append, get=get)
+    for _ in range(4):
+        watcher.poll()
+    assert printed == []  # a pending that went away, and one first seen resolved: neither was paged
