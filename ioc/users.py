@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from functools import cache
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -24,8 +25,13 @@ LOCKOUT_FAILURES = 5
 LOCKOUT_S = 15 * 60
 
 _hasher = PasswordHasher()
-# Checked against when the name is unknown, so an unknown name takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Checked against when the name is unknown, so an unknown name takes as long as a wrong password.
+    Made on first use, not at import: a hash takes argon2's 64 MiB and tens of milliseconds."""
+    return _hasher.hash("not a password of anyone")
 
 
 class UserError(ValueError):
@@ -137,7 +143,7 @@ def verify_login(conn: psycopg.Connection, name: str, password: str, now: float,
             f"SELECT {_COLUMNS}, password_hash, failed_logins FROM users WHERE name = %s FOR UPDATE", (name,)
         ).fetchone()
         if row is None:
-            _verify(_DUMMY_HASH, password)
+            _verify(_dummy_hash(), password)
             log.warning("console login failed for unknown user %r from %s", name, source)
             return LoginResult(None)
         user = User(*row[:8])
