@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from functools import cache
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 import psycopg
 from argon2 import PasswordHasher
