@@ -1,0 +1,215 @@
+"""Uptime per entity and closed local day, kept in `uptime_daily` by the store upkeep (migration 0620).
+
+The figures are `ioc.uptime` on the hour grid, exactly as `ioc.store.uptime` computes them live: each day
+is computed on a grid that starts `LOOKBACK_S` before it (so silence, carried `up` values and status
+changes from before the day count as they do on a long grid) and the buckets starting in the day are
+kept, summed and per hour. A day is computed once it is closed (`CLOSED_AFTER_S` past its end), and again
+when `uptime_stale` says its data changed: the writer notes one row per batch holding samples older than
+`LATE_S`, and a trigger one per change of a maintenance window or of an entity's dependencies, heartbeat
+or labels. Readers trust a day only when it has a row and no stale row reaches it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import psycopg
+
+LATE_S = 300.0  # a batch holding a sample older than this notes `uptime_stale`
+CLOSED_AFTER_S = 900.0  # a day is computed this long after its end (a late batch of it is noted by then)
+LOOKBACK_S = 86400.0
+HORIZON_DAYS = 92  # closed days kept: 90 daily bars, and the day where a 90-day period begins
+CHUNK_DAYS = 8  # days computed together (one read of the rollups)
+HOUR = 3600.0
+
+log = logging.getLogger(__name__)
+
+
+def local_midnight(day: date, zone: ZoneInfo) -> float:
+    return datetime.combine(day, datetime.min.time(), zone).timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class DayRow:
+    """One entity's figures over one closed day (seconds), and per hour bucket from `first_bucket`."""
+
+    observed_s: float
+    maintenance_s: float
+    down_s: float
+    unreachable_s: float
+    first_bucket: float
+    hours: np.ndarray | None  # 4 x n: known, maintenance, down, unreachable per bucket (None: not read)
+
+    def totals(self) -> dict[str, float]:
+        return {
+            "known_s": self.observed_s,
+            "maintenance_s": self.maintenance_s,
+            "down_s": self.down_s,
+            "unreachable_s": self.unreachable_s,
+        }
+
+    def totals_from(self, lo: float, hi: float) -> dict[str, float]:
+        """Totals of the buckets weighted by their overlap with [lo, hi), as `Account.totals` weighs them."""
+        assert self.hours is not None
+        starts = self.first_bucket + HOUR * np.arange(self.hours.shape[1], dtype=np.float64)
+        w = np.clip((np.minimum(hi, starts + HOUR) - np.maximum(lo, starts)) / HOUR, 0.0, 1.0)
+        known, maint, down, unreach = (float(np.dot(row, w)) for row in self.hours)
+        return {"known_s": known, "maintenance_s": maint, "down_s": down, "unreachable_s": unreach}
+
+
+def compute_days(
+    conn: psycopg.Connection, refs: Sequence[str], first: date, last: date, timezone: str
+) -> dict[tuple[str, date], tuple[float, np.ndarray]]:
+    """(ref, day) -> (first bucket start, 4 x n seconds per bucket) for the days `first`..`last`."""
+    from ioc.store.uptime import HOUR as H
+    from ioc.store.uptime import _grid, load_histories, load_meta
+    from ioc.uptime import account
+
+    zone = ZoneInfo(timezone)
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    bounds = [local_midnight(d, zone) for d in [*days, last + timedelta(days=1)]]
+    meta = load_meta(conn)
+    refs = [r for r in refs if r in meta]
+    end = bounds[-1]
+    grid = _grid(bounds[0] - LOOKBACK_S, end, H)
+    accounts = account(load_histories(conn, refs, meta, grid, end), grid, end)
+    starts = grid.starts()
+    out: dict[tuple[str, date], tuple[float, np.ndarray]] = {}
+    for i, day in enumerate(days):
+        inside = (starts >= bounds[i]) & (starts < bounds[i + 1])
+        first_bucket = float(starts[inside][0])
+        for ref in refs:
+            acc = accounts.get(ref)
+            if acc is None:
+                hours = np.zeros((4, int(inside.sum())))
+            else:
+                hours = np.vstack([acc.known_s[inside], acc.maintenance_s[inside], acc.down_s[inside],
+                                   acc.unreachable_s[inside]])  # fmt: skip
+            out[(ref, day)] = (first_bucket, hours)
+    return out
+
+
+def _stale_since(conn: psycopg.Connection, before: float | None = None) -> tuple[int | None, float | None]:
+    """The largest id and the earliest `since` (Unix seconds, -inf for all time) of the stale notes noted
+    before `before` (all of them when None)."""
+    row = conn.execute(
+        "SELECT max(id), extract(epoch FROM min(since))::float8 FROM uptime_stale"
+        " WHERE %(before)s::timestamptz IS NULL OR noted_at < %(before)s",
+        {"before": datetime.fromtimestamp(before, UTC) if before is not None else None},
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None, None
+    return int(row[0]), float(row[1])
+
+
+def stale_from(conn: psycopg.Connection, timezone: str) -> date | None:
+    """The first local day whose stored figures may be stale (None: none)."""
+    _, since = _stale_since(conn)
+    if since is None:
+        return None
+    if since == -math.inf:
+        return date.min
+    return datetime.fromtimestamp(since, ZoneInfo(timezone)).date()
+
+
+def refresh_uptime_daily(conn: psycopg.Connection, timezone: str, now: float, before: float | None = None) -> int:
+    """Compute the closed days that have no figures or stale ones; returns the number of days computed.
+
+    `before`: only stale notes noted before it are taken (the start of the rollup refresh that preceded, so
+    on TimescaleDB a note is not taken before its samples reached the rollups); None: all of them."""
+    zone = ZoneInfo(timezone)
+    last = datetime.fromtimestamp(now - CLOSED_AFTER_S, zone).date() - timedelta(days=1)
+    first = last - timedelta(days=HORIZON_DAYS - 1)
+    taken, since = _stale_since(conn, before)
+    refs = [f"{k}/{i}" for k, i in conn.execute("SELECT kind, id FROM entities ORDER BY kind, id")]
+    want = set(refs)
+    todo: set[date] = set()
+    if since is not None:
+        from_day = first if since == -math.inf else max(first, datetime.fromtimestamp(since, zone).date())
+        todo |= {from_day + timedelta(days=i) for i in range((last - from_day).days + 1)}
+    have: dict[date, set[str]] = {}
+    for day, kind, entity in conn.execute(
+        "SELECT day, kind, entity FROM uptime_daily WHERE timezone = %s AND day BETWEEN %s AND %s",
+        (timezone, first, last),
+    ):
+        have.setdefault(day, set()).add(f"{kind}/{entity}")
+    todo |= {first + timedelta(days=i) for i in range(HORIZON_DAYS) if have.get(first + timedelta(days=i)) != want}
+    days = sorted(todo)
+    chunks: list[list[date]] = []
+    for day in days:
+        if chunks and (day - chunks[-1][-1]).days == 1 and len(chunks[-1]) < CHUNK_DAYS:
+            chunks[-1].append(day)
+        else:
+            chunks.append([day])
+    for chunk in chunks:
+        figures = compute_days(conn, refs, chunk[0], chunk[-1], timezone) if refs else {}
+        rows = []
+        for (ref, day), (first_bucket, hours) in figures.items():
+            kind, entity = ref.split("/", 1)
+            known, maint, down, unreach = (float(v) for v in hours.sum(axis=1))
+            up = max(0.0, known - maint - down)  # unreachable time counts as the entity's up time
+            rows.append((kind, entity, day, timezone, known, maint, down, unreach, up,
+                         datetime.fromtimestamp(first_bucket, UTC), *(h.tolist() for h in hours)))  # fmt: skip
+        with conn.transaction():
+            conn.execute(
+                "DELETE FROM uptime_daily WHERE timezone = %s AND day BETWEEN %s AND %s",
+                (timezone, chunk[0], chunk[-1]),
+            )
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO uptime_daily (kind, entity, day, timezone, observed_s, maintenance_s, down_s,"
+                    " unreachable_s, up_s, first_bucket, hours_observed, hours_maintenance, hours_down,"
+                    " hours_unreachable) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    rows,
+                )
+    with conn.transaction():
+        if taken is not None:
+            conn.execute(
+                "DELETE FROM uptime_stale WHERE id <= %(id)s"
+                " AND (%(before)s::timestamptz IS NULL OR noted_at < %(before)s)",
+                {"id": taken, "before": datetime.fromtimestamp(before, UTC) if before is not None else None},
+            )
+        conn.execute("DELETE FROM uptime_daily WHERE timezone = %s AND day < %s", (timezone, first))
+    if days:
+        log.info("uptime_daily: %d days computed (%s to %s)", len(days), days[0], days[-1])
+    return len(days)
+
+
+def load_days(
+    conn: psycopg.Connection, refs: Sequence[str], timezone: str, first: date, last: date, hours_on: Sequence[date]
+) -> dict[str, dict[date, DayRow]]:
+    """The stored days `first`..`last` of `refs`; per-hour figures only for the days in `hours_on`."""
+    if not refs:
+        return {}
+    kinds, ids = zip(*(r.split("/", 1) for r in refs), strict=True)
+    out: dict[str, dict[date, DayRow]] = {}
+    for kind, entity, day, known, maint, down, unreach, fb, hk, hm, hd, hu in conn.execute(
+        """
+        SELECT d.kind, d.entity, d.day, observed_s, maintenance_s, down_s, unreachable_s,
+               extract(epoch FROM first_bucket)::float8,
+               CASE WHEN day = ANY(%(hours_on)s) THEN hours_observed END,
+               CASE WHEN day = ANY(%(hours_on)s) THEN hours_maintenance END,
+               CASE WHEN day = ANY(%(hours_on)s) THEN hours_down END,
+               CASE WHEN day = ANY(%(hours_on)s) THEN hours_unreachable END
+        FROM uptime_daily d
+        JOIN unnest(%(kinds)s::text[], %(ids)s::text[]) r(kind, entity) ON r.kind = d.kind AND r.entity = d.entity
+        WHERE d.timezone = %(tz)s AND d.day BETWEEN %(first)s AND %(last)s
+        """,
+        {
+            "kinds": list(kinds),
+            "ids": list(ids),
+            "tz": timezone,
+            "first": first,
+            "last": last,
+            "hours_on": list(hours_on),
+        },
+    ):
+        hours = np.array([hk, hm, hd, hu], dtype=np.float64) if hk is not None else None
+        out.setdefault(f"{kind}/{entity}", {})[day] = DayRow(known, maint, down, unreach, fb, hours)
+    return out
