@@ -7,7 +7,7 @@ at one hour (`samples_1h`), so a history published late with its own `ts` counts
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -17,6 +17,7 @@ import psycopg
 
 from ioc.status import heartbeat_s, matches, window_intervals
 from ioc.store.queries import load_windows
+from ioc.store.uptime_daily import LOOKBACK_S, DayRow, load_days, stale_from
 from ioc.uptime import Account, EntityHistory, Grid, account, coverage, pct
 
 PERIODS: dict[str, float] = {"24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0, "90d": 90 * 86400.0}
@@ -222,16 +223,64 @@ def uptimes(
     days: int = 0,
     timezone: str = "Asia/Ho_Chi_Minh",
 ) -> dict[str, Uptime]:
-    """Uptime of each `kind/id` over each period up to `now`, and over the last `days` local days."""
+    """Uptime of each `kind/id` over each period up to `now`, and over the last `days` local days.
+
+    Whole past days come from `uptime_daily` where the store upkeep has computed them (and no stale note
+    reaches them); today, and every figure of an entity missing a day there, are computed live."""
     meta = load_meta(conn)
     refs = [r for r in refs if r in meta]
     dates, bounds = day_boundaries(now, days, timezone) if days else ([], [])
+    hour_periods = [p for p in periods if p != "24h"]
+    stored, live_refs = _stored_days(conn, refs, now, hour_periods, dates, timezone)
+    out = _live_uptimes(conn, live_refs, now, periods, dates, bounds, meta) if live_refs else {}
+    fast = [r for r in refs if r in stored]
+    if fast:
+        out.update(_stored_uptimes(conn, fast, stored, now, periods, dates, bounds, meta, timezone))
+    return {r: out[r] for r in refs}
+
+
+def _needed_days(now: float, hour_periods: Sequence[str], dates: Sequence[date], timezone: str) -> tuple[date, date]:
+    zone = ZoneInfo(timezone)
+    today = datetime.fromtimestamp(now, zone).date()
+    first = min([datetime.fromtimestamp(now - PERIODS[p], zone).date() for p in hour_periods] + list(dates[:1]),
+                default=today)  # fmt: skip
+    return first, today
+
+
+def _stored_days(
+    conn: psycopg.Connection,
+    refs: Sequence[str],
+    now: float,
+    hour_periods: Sequence[str],
+    dates: Sequence[date],
+    timezone: str,
+) -> tuple[dict[str, dict[date, DayRow]], list[str]]:
+    """The stored days each ref needs (refs with all of them), and the refs to compute live."""
+    first, today = _needed_days(now, hour_periods, dates, timezone)
+    last = today - timedelta(days=1)
+    stale = stale_from(conn, timezone) if first <= last and refs else None
+    if first > last or not refs or (stale is not None and stale <= last):
+        return {}, list(refs)  # a day changed since it was stored: live until the upkeep recomputed it
+    zone = ZoneInfo(timezone)
+    edges = {datetime.fromtimestamp(now - PERIODS[p], zone).date() for p in hour_periods}
+    rows = load_days(conn, refs, timezone, first, last, sorted(edges))
+    n = (last - first).days + 1
+    stored = {r: d for r, d in rows.items() if len(d) == n}
+    return stored, [r for r in refs if r not in stored]
+
+
+def _live_uptimes(
+    conn: psycopg.Connection,
+    refs: Sequence[str],
+    now: float,
+    periods: Sequence[str],
+    dates: Sequence[date],
+    bounds: Sequence[float],
+    meta: dict[str, EntityMeta],
+) -> dict[str, Uptime]:
     longest = max([PERIODS[p] for p in periods if p != "24h"] + [now - bounds[0] if bounds else 0.0], default=0.0)
     hourly = hourly_accounts(conn, refs, now - longest, now, meta) if longest else {}
-    minute: dict[str, Account] = {}
-    if "24h" in periods:
-        grid = _grid(now - PERIODS["24h"], now, MINUTE)
-        minute = account(load_histories(conn, refs, meta, grid, now), grid, now)
+    minute = _minute_accounts(conn, refs, now, periods, meta)
     out = {}
     for ref in refs:
         values: dict[str, float | None] = {}
@@ -242,11 +291,64 @@ def uptimes(
             totals[period] = acc.totals(coverage([(lo, now)], acc.grid))
             values[period] = pct(totals[period])
         day_list = []
-        if days:
-            for d, t in zip(dates, hourly[ref].by_period(bounds), strict=True):
-                day_list.append(
-                    Day(d, pct(t, 2), round(t["down_s"]), round(t["maintenance_s"]), round(t["unreachable_s"]))
-                )
+        if dates:
+            day_list = [_day(d, t) for d, t in zip(dates, hourly[ref].by_period(bounds), strict=True)]
+        out[ref] = Uptime(values, day_list, totals)
+    return out
+
+
+def _minute_accounts(
+    conn: psycopg.Connection, refs: Sequence[str], now: float, periods: Sequence[str], meta: dict[str, EntityMeta]
+) -> dict[str, Account]:
+    if "24h" not in periods:
+        return {}
+    grid = _grid(now - PERIODS["24h"], now, MINUTE)
+    return account(load_histories(conn, refs, meta, grid, now), grid, now)
+
+
+def _day(d: date, t: Mapping[str, float]) -> Day:
+    return Day(d, pct(t, 2), round(t["down_s"]), round(t["maintenance_s"]), round(t["unreachable_s"]))
+
+
+def _stored_uptimes(
+    conn: psycopg.Connection,
+    refs: Sequence[str],
+    stored: dict[str, dict[date, DayRow]],
+    now: float,
+    periods: Sequence[str],
+    dates: Sequence[date],
+    bounds: Sequence[float],
+    meta: dict[str, EntityMeta],
+    timezone: str,
+) -> dict[str, Uptime]:
+    """Stored whole days, today live (on an hour grid from a day before it, as the upkeep computes a day)."""
+    zone = ZoneInfo(timezone)
+    today = datetime.fromtimestamp(now, zone).date()
+    today_start = datetime.combine(today, datetime.min.time(), zone).timestamp()
+    today_acc = hourly_accounts(conn, refs, today_start - LOOKBACK_S, now, meta)
+    minute = _minute_accounts(conn, refs, now, periods, meta)
+    out = {}
+    for ref in refs:
+        acc = today_acc[ref]
+        in_today = acc.grid.starts() >= today_start
+        days = stored[ref]
+        values: dict[str, float | None] = {}
+        totals: dict[str, dict[str, float]] = {}
+        for period in periods:
+            lo = now - PERIODS[period]
+            if period == "24h":
+                m = minute[ref]
+                totals[period] = m.totals(coverage([(lo, now)], m.grid))
+            else:
+                first = datetime.fromtimestamp(lo, zone).date()
+                parts = [acc.totals(coverage([(lo, now)], acc.grid) * in_today), days[first].totals_from(lo, now)]
+                parts += [days[first + timedelta(days=i)].totals() for i in range(1, (today - first).days)]
+                totals[period] = {k: math.fsum(p[k] for p in parts) for k in parts[0]}
+            values[period] = pct(totals[period])
+        day_list = [_day(d, days[d].totals()) for d in dates[:-1]]
+        if dates:
+            (t,) = acc.by_period([today_start, bounds[-1]])
+            day_list.append(_day(dates[-1], t))
         out[ref] = Uptime(values, day_list, totals)
     return out
 
