@@ -17,7 +17,7 @@ import psycopg
 
 from ioc.status import heartbeat_s, matches, window_intervals
 from ioc.store.queries import load_windows
-from ioc.store.uptime_daily import LOOKBACK_S, DayRow, load_days, stale_from
+from ioc.store.uptime_daily import LOOKBACK_S, NAMES, StoredDays, load_days, stale_from
 from ioc.uptime import Account, EntityHistory, Grid, account, coverage, pct
 
 PERIODS: dict[str, float] = {"24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0, "90d": 90 * 86400.0}
@@ -254,7 +254,7 @@ def _stored_days(
     hour_periods: Sequence[str],
     dates: Sequence[date],
     timezone: str,
-) -> tuple[dict[str, dict[date, DayRow]], list[str]]:
+) -> tuple[dict[str, StoredDays], list[str]]:
     """The stored days each ref needs (refs with all of them), and the refs to compute live."""
     first, today = _needed_days(now, hour_periods, dates, timezone)
     last = today - timedelta(days=1)
@@ -263,9 +263,7 @@ def _stored_days(
         return {}, list(refs)  # a day changed since it was stored: live until the upkeep recomputed it
     zone = ZoneInfo(timezone)
     edges = {datetime.fromtimestamp(now - PERIODS[p], zone).date() for p in hour_periods}
-    rows = load_days(conn, refs, timezone, first, last, sorted(edges))
-    n = (last - first).days + 1
-    stored = {r: d for r, d in rows.items() if len(d) == n}
+    stored = load_days(conn, refs, timezone, first, last, sorted(edges))
     return stored, [r for r in refs if r not in stored]
 
 
@@ -313,7 +311,7 @@ def _day(d: date, t: Mapping[str, float]) -> Day:
 def _stored_uptimes(
     conn: psycopg.Connection,
     refs: Sequence[str],
-    stored: dict[str, dict[date, DayRow]],
+    stored: dict[str, StoredDays],
     now: float,
     periods: Sequence[str],
     dates: Sequence[date],
@@ -341,16 +339,33 @@ def _stored_uptimes(
                 totals[period] = m.totals(coverage([(lo, now)], m.grid))
             else:
                 first = datetime.fromtimestamp(lo, zone).date()
-                parts = [acc.totals(coverage([(lo, now)], acc.grid) * in_today), days[first].totals_from(lo, now)]
-                parts += [days[first + timedelta(days=i)].totals() for i in range(1, (today - first).days)]
-                totals[period] = {k: math.fsum(p[k] for p in parts) for k in parts[0]}
+                parts = [acc.totals(coverage([(lo, now)], acc.grid) * in_today), days.totals_from(first, lo, now),
+                         days.totals(first + timedelta(days=1), today)]  # fmt: skip
+                totals[period] = {k: math.fsum(p[k] for p in parts) for k in NAMES}
             values[period] = pct(totals[period])
-        day_list = [_day(d, days[d].totals()) for d in dates[:-1]]
+        day_list = _stored_day_list(days, dates[:-1])
         if dates:
             (t,) = acc.by_period([today_start, bounds[-1]])
             day_list.append(_day(dates[-1], t))
         out[ref] = Uptime(values, day_list, totals)
     return out
+
+
+def _stored_day_list(days: StoredDays, dates: Sequence[date]) -> list[Day]:
+    """`Day`s of stored days, as `_day` makes them (vectorised but for Python's own rounding)."""
+    if not dates:
+        return []
+    i = (dates[0] - days.first).days
+    known, maint, down, unreach = days.sums[:, i : i + len(dates)]
+    counted = known - maint
+    ok = counted > 1e-9
+    value = np.where(ok, 100.0 * np.maximum(0.0, counted - down) / np.where(ok, counted, 1.0), np.nan)
+    return [
+        Day(d, round(v, 2) if k else None, round(dn), round(m), round(u))
+        for d, v, k, dn, m, u in zip(
+            dates, value.tolist(), ok.tolist(), down.tolist(), maint.tolist(), unreach.tolist(), strict=True
+        )
+    ]
 
 
 def period_totals(
