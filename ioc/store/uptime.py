@@ -17,7 +17,16 @@ import psycopg
 
 from ioc.status import heartbeat_s, matches, window_intervals
 from ioc.store.queries import load_windows
-from ioc.store.uptime_daily import LOOKBACK_S, NAMES, StoredDays, load_days, stale_from
+from ioc.store.uptime_daily import (
+    LOOKBACK_S,
+    MINUTE_LOOKBACK_S,
+    NAMES,
+    StoredDays,
+    load_days,
+    load_hours,
+    stale_from,
+    stale_since,
+)
 from ioc.uptime import Account, EntityHistory, Grid, account, coverage, pct
 
 PERIODS: dict[str, float] = {"24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0, "90d": 90 * 86400.0}
@@ -278,15 +287,17 @@ def _live_uptimes(
 ) -> dict[str, Uptime]:
     longest = max([PERIODS[p] for p in periods if p != "24h"] + [now - bounds[0] if bounds else 0.0], default=0.0)
     hourly = hourly_accounts(conn, refs, now - longest, now, meta) if longest else {}
-    minute = _minute_accounts(conn, refs, now, periods, meta)
+    minute = _minute_totals(conn, refs, now, periods, meta)
     out = {}
     for ref in refs:
         values: dict[str, float | None] = {}
         totals: dict[str, dict[str, float]] = {}
         for period in periods:
-            acc = minute[ref] if period == "24h" else hourly[ref]
-            lo = now - PERIODS[period]
-            totals[period] = acc.totals(coverage([(lo, now)], acc.grid))
+            if period == "24h":
+                totals[period] = minute[ref]
+            else:
+                acc = hourly[ref]
+                totals[period] = acc.totals(coverage([(now - PERIODS[period], now)], acc.grid))
             values[period] = pct(totals[period])
         day_list = []
         if dates:
@@ -295,13 +306,35 @@ def _live_uptimes(
     return out
 
 
-def _minute_accounts(
+def _minute_totals(
     conn: psycopg.Connection, refs: Sequence[str], now: float, periods: Sequence[str], meta: dict[str, EntityMeta]
-) -> dict[str, Account]:
-    if "24h" not in periods:
+) -> dict[str, dict[str, float]]:
+    """The last 24 hours' totals at one-minute resolution: the closed hours stored in `uptime_hourly` (the
+    first weighted per minute), the hours after them live; entities without them all live."""
+    if "24h" not in periods or not refs:
         return {}
-    grid = _grid(now - PERIODS["24h"], now, MINUTE)
-    return account(load_histories(conn, refs, meta, grid, now), grid, now)
+    lo = now - PERIODS["24h"]
+    first = math.floor(lo / HOUR) * HOUR
+    current = math.floor(now / HOUR) * HOUR
+    out: dict[str, dict[str, float]] = {}
+    remaining = list(refs)
+    _, since = stale_since(conn)
+    for end in (current, current - HOUR) if since is None or since >= current else ():
+        stored = load_hours(conn, remaining, first, end)
+        if stored:
+            grid = _grid(end - MINUTE_LOOKBACK_S, now, MINUTE)
+            live = account(load_histories(conn, list(stored), meta, grid, now), grid, now)
+            weights = coverage([(lo, now)], grid) * (grid.starts() >= end)
+            for ref, hours in stored.items():
+                parts = [hours.totals(lo, now), live[ref].totals(weights)]
+                out[ref] = {k: math.fsum(p[k] for p in parts) for k in NAMES}
+        remaining = [r for r in remaining if r not in stored]
+    if remaining:
+        grid = _grid(lo, now, MINUTE)
+        for ref, acc in account(load_histories(conn, remaining, meta, grid, now), grid, now).items():
+            if ref in remaining:
+                out[ref] = acc.totals(coverage([(lo, now)], grid))
+    return out
 
 
 def _day(d: date, t: Mapping[str, float]) -> Day:
@@ -324,7 +357,7 @@ def _stored_uptimes(
     today = datetime.fromtimestamp(now, zone).date()
     today_start = datetime.combine(today, datetime.min.time(), zone).timestamp()
     today_acc = hourly_accounts(conn, refs, today_start - LOOKBACK_S, now, meta)
-    minute = _minute_accounts(conn, refs, now, periods, meta)
+    minute = _minute_totals(conn, refs, now, periods, meta)
     out = {}
     for ref in refs:
         acc = today_acc[ref]
@@ -335,8 +368,7 @@ def _stored_uptimes(
         for period in periods:
             lo = now - PERIODS[period]
             if period == "24h":
-                m = minute[ref]
-                totals[period] = m.totals(coverage([(lo, now)], m.grid))
+                totals[period] = minute[ref]
             else:
                 first = datetime.fromtimestamp(lo, zone).date()
                 parts = [acc.totals(coverage([(lo, now)], acc.grid) * in_today), days.totals_from(first, lo, now),

@@ -26,7 +26,10 @@ CLOSED_AFTER_S = 900.0  # a day is computed this long after its end (a late batc
 LOOKBACK_S = 86400.0
 HORIZON_DAYS = 92  # closed days kept: 90 daily bars, and the day where a 90-day period begins
 CHUNK_DAYS = 8  # days computed together (one read of the rollups)
+HORIZON_HOURS = 26  # closed hours kept at one-minute resolution, for the 24-hour figures
+MINUTE_LOOKBACK_S = 900.0  # heartbeats are at most 5 minutes (ioc.status.heartbeat_s)
 HOUR = 3600.0
+MINUTE_S = 60.0
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +98,7 @@ def compute_days(
     return out
 
 
-def _stale_since(conn: psycopg.Connection, before: float | None = None) -> tuple[int | None, float | None]:
+def stale_since(conn: psycopg.Connection, before: float | None = None) -> tuple[int | None, float | None]:
     """The largest id and the earliest `since` (Unix seconds, -inf for all time) of the stale notes noted
     before `before` (all of them when None)."""
     row = conn.execute(
@@ -110,7 +113,7 @@ def _stale_since(conn: psycopg.Connection, before: float | None = None) -> tuple
 
 def stale_from(conn: psycopg.Connection, timezone: str) -> date | None:
     """The first local day whose stored figures may be stale (None: none)."""
-    _, since = _stale_since(conn)
+    _, since = stale_since(conn)
     if since is None:
         return None
     if since == -math.inf:
@@ -126,7 +129,7 @@ def refresh_uptime_daily(conn: psycopg.Connection, timezone: str, now: float, be
     zone = ZoneInfo(timezone)
     last = datetime.fromtimestamp(now - CLOSED_AFTER_S, zone).date() - timedelta(days=1)
     first = last - timedelta(days=HORIZON_DAYS - 1)
-    taken, since = _stale_since(conn, before)
+    taken, since = stale_since(conn, before)
     refs = [f"{k}/{i}" for k, i in conn.execute("SELECT kind, id FROM entities ORDER BY kind, id")]
     todo: set[date] = set()
     if since is not None:
@@ -175,6 +178,7 @@ def refresh_uptime_daily(conn: psycopg.Connection, timezone: str, now: float, be
                     " hours_unreachable) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     rows,
                 )
+    n_hours = _refresh_hours(conn, refs, now, since)
     with conn.transaction():
         if taken is not None:
             conn.execute(
@@ -183,9 +187,125 @@ def refresh_uptime_daily(conn: psycopg.Connection, timezone: str, now: float, be
                 {"id": taken, "before": datetime.fromtimestamp(before, UTC) if before is not None else None},
             )
         conn.execute("DELETE FROM uptime_daily WHERE timezone = %s AND day < %s", (timezone, first))
-    if days:
-        log.info("uptime_daily: %d days computed (%s to %s)", len(days), days[0], days[-1])
+    if days or n_hours:
+        log.info("uptime_daily: %d days, %d hours computed", len(days), n_hours)
     return len(days)
+
+
+def compute_hours(conn: psycopg.Connection, refs: Sequence[str], first: float, end: float) -> dict[str, np.ndarray]:
+    """ref -> 4 x minutes of [first, end) (whole hours) on a minute grid from `MINUTE_LOOKBACK_S` before."""
+    from ioc.store.uptime import MINUTE, _grid, load_histories, load_meta
+    from ioc.uptime import account
+
+    meta = load_meta(conn)
+    refs = [r for r in refs if r in meta]
+    grid = _grid(first - MINUTE_LOOKBACK_S, end, MINUTE)
+    accounts = account(load_histories(conn, refs, meta, grid, end), grid, end)
+    inside = grid.starts() >= first
+    zero = np.zeros((4, int(inside.sum())))
+    return {
+        ref: np.vstack([a.known_s[inside], a.maintenance_s[inside], a.down_s[inside], a.unreachable_s[inside]])
+        if (a := accounts.get(ref)) is not None
+        else zero
+        for ref in refs
+    }
+
+
+def _refresh_hours(conn: psycopg.Connection, refs: Sequence[str], now: float, since: float | None) -> int:
+    """Compute the closed hours of the last `HORIZON_HOURS` that are missing or stale."""
+    last_end = math.floor((now - CLOSED_AFTER_S) / HOUR) * HOUR
+    first = last_end - HORIZON_HOURS * HOUR
+    hours = [first + i * HOUR for i in range(HORIZON_HOURS)]
+    have = {
+        h.timestamp(): n
+        for h, n in conn.execute(
+            "SELECT hour, count(*) FROM uptime_hourly WHERE hour >= %s GROUP BY 1",
+            (datetime.fromtimestamp(first, UTC),),
+        )
+    }
+    todo = [h for h in hours if have.get(h) != len(refs) or (since is not None and h + HOUR > since)]
+    if todo and refs:
+        lo, hi = todo[0], todo[-1] + HOUR
+        figures = compute_hours(conn, refs, lo, hi)
+        rows = []
+        for ref, values in figures.items():
+            kind, entity = ref.split("/", 1)
+            for h in todo:
+                i = int((h - lo) // MINUTE_S)
+                part = values[:, i : i + 60]
+                rows.append((kind, entity, datetime.fromtimestamp(h, UTC), *(float(v) for v in part.sum(axis=1)),
+                             *(m.tolist() for m in part)))  # fmt: skip
+        with conn.transaction():
+            conn.execute(
+                "DELETE FROM uptime_hourly WHERE hour = ANY(%s)", ([datetime.fromtimestamp(h, UTC) for h in todo],)
+            )
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO uptime_hourly (kind, entity, hour, observed_s, maintenance_s, down_s, unreachable_s,"
+                    " minutes_observed, minutes_maintenance, minutes_down, minutes_unreachable)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    rows,
+                )
+    conn.execute("DELETE FROM uptime_hourly WHERE hour < %s", (datetime.fromtimestamp(first, UTC),))
+    return len(todo)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredHours:
+    """One entity's stored hours from `first` to `end`: 4 x hours sums, and per minute the first hour's."""
+
+    first: float
+    end: float
+    sums: np.ndarray
+    first_minutes: np.ndarray
+
+    def totals(self, lo: float, hi: float) -> dict[str, float]:
+        """[lo, hi) weighted as `Account.totals` weighs the minutes, `lo` inside the first hour."""
+        starts = self.first + MINUTE_S * np.arange(60, dtype=np.float64)
+        w = np.clip((np.minimum(hi, starts + MINUTE_S) - np.maximum(lo, starts)) / MINUTE_S, 0.0, 1.0)
+        return {
+            name: float(np.dot(self.first_minutes[k], w)) + math.fsum(self.sums[k, 1:]) for k, name in enumerate(NAMES)
+        }
+
+
+def load_hours(conn: psycopg.Connection, refs: Sequence[str], first: float, end: float) -> dict[str, StoredHours]:
+    """The stored hours [first, end) of `refs` that have every one of them."""
+    if not refs or end <= first:
+        return {}
+    kinds, ids = zip(*(r.split("/", 1) for r in refs), strict=True)
+    n = round((end - first) / HOUR)
+    out: dict[str, StoredHours] = {}
+    params = {"kinds": list(kinds), "ids": list(ids), "first": datetime.fromtimestamp(first, UTC),
+              "end": datetime.fromtimestamp(end, UTC), "n": n}  # fmt: skip
+    sums: dict[str, np.ndarray] = {}
+    with conn.cursor(binary=True) as cur:
+        cur.execute(
+            """
+            SELECT d.kind, d.entity, array_agg(observed_s ORDER BY hour), array_agg(maintenance_s ORDER BY hour),
+                   array_agg(down_s ORDER BY hour), array_agg(unreachable_s ORDER BY hour)
+            FROM uptime_hourly d
+            JOIN unnest(%(kinds)s::text[], %(ids)s::text[]) r(kind, entity) ON r.kind = d.kind AND r.entity = d.entity
+            WHERE d.hour >= %(first)s AND d.hour < %(end)s
+            GROUP BY 1, 2 HAVING count(*) = %(n)s
+            """,
+            params,
+        )
+        for kind, entity, *values in cur:
+            sums[f"{kind}/{entity}"] = np.array(values, dtype=np.float64)
+        cur.execute(
+            """
+            SELECT d.kind, d.entity, minutes_observed, minutes_maintenance, minutes_down, minutes_unreachable
+            FROM uptime_hourly d
+            JOIN unnest(%(kinds)s::text[], %(ids)s::text[]) r(kind, entity) ON r.kind = d.kind AND r.entity = d.entity
+            WHERE d.hour = %(first)s
+            """,
+            params,
+        )
+        for kind, entity, *minutes in cur:
+            ref = f"{kind}/{entity}"
+            if ref in sums:
+                out[ref] = StoredHours(first, end, sums[ref], np.array(minutes, dtype=np.float64))
+    return out
 
 
 def load_days(

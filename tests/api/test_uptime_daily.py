@@ -17,7 +17,7 @@ from ioc.settings import load_settings
 from ioc.store.connect import make_pool
 from ioc.store.maintenance import refresh_uptime
 from ioc.store.uptime import _stored_days, uptimes
-from ioc.store.uptime_daily import refresh_uptime_daily
+from ioc.store.uptime_daily import load_hours, refresh_uptime_daily
 from ioc.store.writer import BatchWriter, PendingBatch
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -111,6 +111,10 @@ def test_stored_days_equal_the_live_computation(store, history):
     kiosk = stored["kiosk/kiosk-pv-01"]
     assert all(d.down_s == 0 for d in kiosk.days)  # behind the downed link: charged to the link
     assert day_row(store, "service/dvc-portal", d2)[1] == pytest.approx(3600, abs=60)
+    with psycopg.connect(store.dsn) as conn:  # the 24 hours: closed hours stored at one-minute resolution
+        assert conn.execute("SELECT count(DISTINCT hour), count(*) FROM uptime_hourly").fetchone() == (26, 26 * 4)
+        first, last_closed = math.floor((now - 86400) / 3600) * 3600, math.floor((now - 900) / 3600) * 3600
+        assert sorted(load_hours(conn, REFS, first, last_closed)) == sorted(REFS)
     assert fill(store, now) == 0  # nothing missing, nothing stale
 
 
