@@ -23,9 +23,10 @@ import psycopg
 
 LATE_S = 300.0  # a batch holding a sample older than this notes `uptime_stale`
 CLOSED_AFTER_S = 900.0  # a day is computed this long after its end (a late batch of it is noted by then)
-LOOKBACK_S = 86400.0
+LOOKBACK_S = 2 * 3600.0  # heartbeats are at most 5 minutes and `up` is carried one hour bucket at most
 HORIZON_DAYS = 92  # closed days kept: 90 daily bars, and the day where a 90-day period begins
 CHUNK_DAYS = 8  # days computed together (one read of the rollups)
+HOUR_CLOSED_AFTER_S = LATE_S + 60.0  # an hour's sample arriving after this is noted late
 HORIZON_HOURS = 26  # closed hours kept at one-minute resolution, for the 24-hour figures
 MINUTE_LOOKBACK_S = 900.0  # heartbeats are at most 5 minutes (ioc.status.heartbeat_s)
 HOUR = 3600.0
@@ -213,7 +214,7 @@ def compute_hours(conn: psycopg.Connection, refs: Sequence[str], first: float, e
 
 def _refresh_hours(conn: psycopg.Connection, refs: Sequence[str], now: float, since: float | None) -> int:
     """Compute the closed hours of the last `HORIZON_HOURS` that are missing or stale."""
-    last_end = math.floor((now - CLOSED_AFTER_S) / HOUR) * HOUR
+    last_end = math.floor((now - HOUR_CLOSED_AFTER_S) / HOUR) * HOUR
     first = last_end - HORIZON_HOURS * HOUR
     hours = [first + i * HOUR for i in range(HORIZON_HOURS)]
     have = {
