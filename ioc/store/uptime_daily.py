@@ -282,12 +282,16 @@ def load_hours(conn: psycopg.Connection, refs: Sequence[str], first: float, end:
     with conn.cursor(binary=True) as cur:
         cur.execute(
             """
-            SELECT d.kind, d.entity, array_agg(observed_s ORDER BY hour), array_agg(maintenance_s ORDER BY hour),
-                   array_agg(down_s ORDER BY hour), array_agg(unreachable_s ORDER BY hour)
-            FROM uptime_hourly d
-            JOIN unnest(%(kinds)s::text[], %(ids)s::text[]) r(kind, entity) ON r.kind = d.kind AND r.entity = d.entity
-            WHERE d.hour >= %(first)s AND d.hour < %(end)s
-            GROUP BY 1, 2 HAVING count(*) = %(n)s
+            SELECT r.kind, r.entity, x.known, x.maint, x.down, x.unreach
+            FROM unnest(%(kinds)s::text[], %(ids)s::text[]) r(kind, entity)
+            CROSS JOIN LATERAL (
+                SELECT count(*) AS n, array_agg(observed_s ORDER BY hour) AS known,
+                       array_agg(maintenance_s ORDER BY hour) AS maint, array_agg(down_s ORDER BY hour) AS down,
+                       array_agg(unreachable_s ORDER BY hour) AS unreach
+                FROM uptime_hourly d
+                WHERE d.kind = r.kind AND d.entity = r.entity AND d.hour >= %(first)s AND d.hour < %(end)s
+            ) x
+            WHERE x.n = %(n)s
             """,
             params,
         )
@@ -323,12 +327,17 @@ def load_days(
     with conn.cursor(binary=True) as cur:
         cur.execute(
             """
-            SELECT d.kind, d.entity, array_agg(observed_s ORDER BY day), array_agg(maintenance_s ORDER BY day),
-                   array_agg(down_s ORDER BY day), array_agg(unreachable_s ORDER BY day)
-            FROM uptime_daily d
-            JOIN unnest(%(kinds)s::text[], %(ids)s::text[]) r(kind, entity) ON r.kind = d.kind AND r.entity = d.entity
-            WHERE d.timezone = %(tz)s AND d.day BETWEEN %(first)s AND %(last)s
-            GROUP BY 1, 2 HAVING count(*) = %(n)s
+            SELECT r.kind, r.entity, x.known, x.maint, x.down, x.unreach
+            FROM unnest(%(kinds)s::text[], %(ids)s::text[]) r(kind, entity)
+            CROSS JOIN LATERAL (  -- by entity: one agency's entities without reading every entity's days
+                SELECT count(*) AS n, array_agg(observed_s ORDER BY day) AS known,
+                       array_agg(maintenance_s ORDER BY day) AS maint, array_agg(down_s ORDER BY day) AS down,
+                       array_agg(unreachable_s ORDER BY day) AS unreach
+                FROM uptime_daily d
+                WHERE d.kind = r.kind AND d.entity = r.entity AND d.timezone = %(tz)s
+                  AND d.day BETWEEN %(first)s AND %(last)s
+            ) x
+            WHERE x.n = %(n)s
             """,
             params,
         )

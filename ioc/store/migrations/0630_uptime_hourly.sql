@@ -16,3 +16,4 @@ CREATE TABLE uptime_hourly (
     computed_at         timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (hour, kind, entity)
 );
+CREATE INDEX uptime_hourly_entity ON uptime_hourly (kind, entity, hour);
