@@ -28,7 +28,7 @@ HORIZON_DAYS = 92  # closed days kept: 90 daily bars, and the day where a 90-day
 CHUNK_DAYS = 8  # days computed together (one read of the rollups)
 HOUR_CLOSED_AFTER_S = LATE_S + 60.0  # an hour's sample arriving after this is noted late
 HORIZON_HOURS = 26  # closed hours kept at one-minute resolution, for the 24-hour figures
-MINUTE_LOOKBACK_S = 900.0  # heartbeats are at most 5 minutes (ioc.status.heartbeat_s)
+MINUTE_LOOKBACK_S = 420.0  # heartbeats are at most 5 minutes (ioc.status.heartbeat_s), `up` carried as long
 HOUR = 3600.0
 MINUTE_S = 60.0
 
