@@ -2,6 +2,8 @@
 
 The last 24 hours are read at one-minute resolution (`samples_1m`), longer periods and daily figures
 at one hour (`samples_1h`), so a history published late with its own `ts` counts like a live one.
+Closed days and hours are read from `uptime_daily` / `uptime_hourly` where the store upkeep has stored
+them (`ioc.store.uptime_daily`, the same computation); what is not stored, or stale, is computed here.
 """
 
 from __future__ import annotations

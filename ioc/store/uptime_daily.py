@@ -7,6 +7,9 @@ kept, summed and per hour. A day is computed once it is closed (`CLOSED_AFTER_S`
 when `uptime_stale` says its data changed: the writer notes one row per batch holding samples older than
 `LATE_S`, and a trigger one per change of a maintenance window or of an entity's dependencies, heartbeat
 or labels. Readers trust a day only when it has a row and no stale row reaches it.
+
+`uptime_hourly` does the same for the closed hours of the last `HORIZON_HOURS` on the minute grid (from
+`MINUTE_LOOKBACK_S` before), for the 24-hour figures, from the same stale notes.
 """
 
 from __future__ import annotations
