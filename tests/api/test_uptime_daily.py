@@ -171,3 +171,26 @@ def test_a_late_maintenance_window_is_computed_again(store, history):
     assert_same(stored, live)
     (day,) = [d for d in stored["service/dvc-portal"].days if d.date == d2]
     assert (day.uptime_pct, day.down_s, day.maintenance_s) == (100.0, 0, 7200)
+
+
+def test_the_maintenance_thread_keeps_the_days(store, history):
+    """StoreMaintenance computes the days after its rollup refresh, as `ioc run` runs it."""
+    from ioc.store.maintenance import StoreMaintenance
+
+    settings = load_settings(database_url=store.dsn, timezone=TZ)
+    pool = make_pool(store.dsn, max_size=2)
+    pool.open()
+    service = StoreMaintenance(pool, settings, interval_s=3600, refresh_interval_s=0.2)
+    try:
+        service.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with psycopg.connect(store.dsn) as conn:
+                if conn.execute("SELECT count(*) FROM uptime_daily").fetchone()[0] == 92 * len(REFS):
+                    break
+            time.sleep(0.2)
+        else:
+            pytest.fail("uptime_daily was not filled")
+    finally:
+        service.stop()
+        pool.close()
