@@ -17,7 +17,6 @@ from alerts.detectors.anomaly import Baseline, robust_baseline
 from alerts.detectors.heartbeat import heartbeat_s, liveness
 from alerts.detectors.threshold import INACTIVE, Condition, due
 from alerts.evaluation import (
-    WINDOW_TYPES,
     AnomalyMemo,
     Buffer,
     EntityPairs,
@@ -34,7 +33,7 @@ from alerts.evaluation import (
     window_condition,
 )
 from alerts.last_seen import LastSeen
-from alerts.rules import Rule
+from alerts.rule_types import AnomalyRule, DownRule, PercentileRule, RateRule, Rule, ThresholdRule, WindowRule, for_s
 from alerts.texts import render
 from alerts.topology import Topology
 from ioc.inventory import Entity, Inventory
@@ -96,9 +95,9 @@ class Engine:
         self._baseline_cache: dict[tuple[int, float], Baseline] = {}
         self._same_hour = SameHour(timezone, is_holiday)
         self._series_rule_index: dict[str, list[Rule]] = {}
-        self._down_rules = [r for r in rules if r.type == "down"]
+        self._down_rules = [r for r in rules if isinstance(r, DownRule)]
         for rule in rules:
-            if rule.metric and rule.type != "down":
+            if not isinstance(rule, DownRule):
                 self._series_rule_index.setdefault(rule.metric, []).append(rule)
         self.set_inventory(inventory)
 
@@ -157,7 +156,7 @@ class Engine:
                 labels = self._labels(rule, key.kind, key.entity, key.labels_dict)
                 pair = Pair(rule, fingerprint(labels), labels, key.kind, key.entity, series_id, rank)
                 indices.append(index := self._pairs.add(pair, is_open=pair.fingerprint in self.alerts))
-                if rule.type in WINDOW_TYPES:
+                if isinstance(rule, WindowRule):
                     self._windows.setup(index, rule)
             self._series.set_pairs(slot, self._pairs, indices)
         return slot
@@ -270,7 +269,7 @@ class Engine:
             if alert.state == PENDING:
                 rule = self._rule(alert.rule)
                 if rule is not None:
-                    new = due(alert.cond, now=now, for_s=rule.for_s)
+                    new = due(alert.cond, now=now, for_s=for_s(rule))
                     if new is not alert.cond:
                         self._apply(rule, alert.fingerprint, alert.labels, alert.kind, alert.entity, new, now, changed)
         self._judge_down(np.arange(len(self._seen)), now, changed)
@@ -328,7 +327,7 @@ class Engine:
                 pending = self.alerts[fp]
                 rule = self._rule(pending.rule)
                 if rule is not None and rule.down and pending.state == PENDING and pending.cond.since is not None:
-                    fires_at = pending.cond.since + rule.for_s + 1.0
+                    fires_at = pending.cond.since + for_s(rule) + 1.0
                     due = fires_at if due is None else max(due, fires_at)
         return due
 
@@ -360,17 +359,19 @@ class Engine:
             cond = open_alert.cond if open_alert is not None else Condition()
             end = float(batch.ts[b - 1])
             new: Condition | None
-            if rule.type == "threshold":
+            if isinstance(rule, ThresholdRule):
                 new = advance_threshold(cond, rule, batch.ts[a:b].tolist(), batch.values[a:b].tolist(), now)
-            elif rule.type == "anomaly":
-                new = self._anomaly(p, cond, float(batch.values[b - 1]), end, now, open_alert is not None)
-            else:
+            elif isinstance(rule, AnomalyRule):
+                new = self._anomaly(p, rule, cond, float(batch.values[b - 1]), end, now, open_alert is not None)
+            elif isinstance(rule, WindowRule):
                 if extended != s:
                     buffer, extended = self._buffer(slots[s]), s
                     buffer.extend(batch.ts[a:b], batch.values[a:b])
                 assert buffer is not None
                 new = window_condition(cond, rule, buffer, end=end, now=now)
                 self._windows.remember(p, buffer)
+            else:
+                continue  # a down rule: judged per entity, never on samples
             if new is not None:
                 self._apply_pair(pair, new, now, changed)
 
@@ -382,10 +383,9 @@ class Engine:
         return buffer
 
     def _anomaly(
-        self, p: int, cond: Condition, value: float, end: float, now: float, is_open: bool
+        self, p: int, rule: AnomalyRule, cond: Condition, value: float, end: float, now: float, is_open: bool
     ) -> Condition | None:
         pair = self._pairs.items[p]
-        rule = pair.rule
         holiday, starts = self._same_hour(end, rule.weeks)
         quarter = self._same_hour.cached_quarter(end)
         if holiday or not starts:
@@ -599,10 +599,10 @@ class Engine:
             "agency_name": self._agencies.get(alert.agency or "", alert.agency or ""),
             "metric": rule.metric or "",
             "value": alert.value,
-            "threshold": rule.threshold,
+            "threshold": rule.threshold if isinstance(rule, ThresholdRule | PercentileRule | RateRule) else 0.0,
             "rule": rule.name,
-            "window": format_duration(rule.window_s),
-            "for": format_duration(rule.for_s),
+            "window": format_duration(rule.window_s if isinstance(rule, PercentileRule | RateRule) else 0.0),
+            "for": format_duration(for_s(rule)),
         }
         alert.summary = render(rule.summary, self.language, fields)
         annotations = {"summary": alert.summary, "entity_name": str(fields["name"])}

@@ -23,9 +23,17 @@ from alerts.detectors.burn_rate import is_burning
 from alerts.detectors.threshold import Condition, advance, compare
 from alerts.detectors.window import counter_increase
 from alerts.last_seen import LastSeen
-from alerts.rules import OPS, Rule
-
-WINDOW_TYPES = ("percentile", "rate", "burn_rate")
+from alerts.rule_types import (
+    OPS,
+    AnomalyRule,
+    BurnRateRule,
+    ComparingRule,
+    PercentileRule,
+    RateRule,
+    Rule,
+    ThresholdRule,
+    WindowRule,
+)
 
 _OP_CODE = {op: code for code, op in enumerate(OPS)}
 # breached[op code, (v < t) + 2 (v == t) + 4 (v > t)]: every operator from the three elementary
@@ -82,8 +90,11 @@ class Pairs:
             )
         self.items.append(pair)
         self.open[index] = is_open
-        self.threshold[index] = pair.rule.threshold
-        self.op[index] = op_code(pair.rule.op)
+        rule = pair.rule
+        if isinstance(rule, ComparingRule):  # read for the threshold pairs only
+            self.threshold[index], self.op[index] = rule.threshold, op_code(rule.op)
+        else:
+            self.threshold[index], self.op[index] = 0.0, op_code(">")
         self.heartbeat[index] = heartbeat
         self._by_fingerprint.setdefault(pair.fingerprint, []).append(index)
         return index
@@ -174,7 +185,7 @@ class SeriesTable:
         horizon = 0.0
         for i in indices:
             rule = pairs.items[i].rule
-            by_type["window" if rule.type in WINDOW_TYPES else rule.type].append(i)
+            by_type["window" if isinstance(rule, WindowRule) else rule.type].append(i)
             horizon = max(horizon, rule.horizon_s)
         self.threshold_pairs = _put(self.threshold_pairs, slot, by_type["threshold"])
         self.anomaly_pairs = _put(self.anomaly_pairs, slot, by_type["anomaly"])
@@ -291,14 +302,16 @@ def threshold_candidates(batch: Grouped, table: SeriesTable, pairs: Pairs) -> tu
     return found, batch.series[sample[hit][where]]
 
 
-def advance_threshold(cond: Condition, rule: Rule, ts: list[float], values: list[float], now: float) -> Condition:
+def advance_threshold(
+    cond: Condition, rule: ThresholdRule, ts: list[float], values: list[float], now: float
+) -> Condition:
     """A threshold rule's condition after the series' new samples, one at a time."""
     for t, v in zip(ts, values, strict=True):
         cond = advance_by_rule(cond, rule, value=v, at=t, now=now)
     return cond
 
 
-def advance_by_rule(cond: Condition, rule: Rule, *, value: float, at: float, now: float) -> Condition:
+def advance_by_rule(cond: Condition, rule: ComparingRule, *, value: float, at: float, now: float) -> Condition:
     """One observation judged against the rule's own operator, threshold, clear level and `for`."""
     return advance(
         cond, value=value, at=at, now=now, op=rule.op, threshold=rule.threshold, clear=rule.clear, for_s=rule.for_s
@@ -381,7 +394,7 @@ class WindowMemo:
         self.reach = np.zeros(0)  # how far back a notable sample still counts
         self.mark = np.zeros(0)
 
-    def setup(self, pair: int, rule: Rule) -> None:
+    def setup(self, pair: int, rule: WindowRule) -> None:
         if pair >= self.mark.size:
             more = max(64, pair + 1, self.mark.size)
             self.op = np.concatenate((self.op, np.zeros(more, dtype=np.intp)))
@@ -389,15 +402,17 @@ class WindowMemo:
             self.reach = np.concatenate((self.reach, np.zeros(more)))
             self.mark = np.concatenate((self.mark, np.full(more, np.inf)))
         self.mark[pair] = np.inf
-        margin = 1e-9 * (abs(rule.threshold) + 1.0)  # far above rounding: p95 <= the window's greatest value
-        if rule.type == "burn_rate" and all(factor > 0 for _, _, factor in rule.windows):
+        if isinstance(rule, BurnRateRule) and all(factor > 0 for _, _, factor in rule.windows):
             # burning needs a bad sample in a short window: a share of 0 never reaches a factor above 0
             self.op[pair], self.level[pair] = op_code(rule.bad_op), rule.bad_threshold
             self.reach[pair] = max(short_s for _, short_s, _ in rule.windows)
-        elif rule.type == "percentile" and rule.op in (">", ">="):
-            self.op[pair], self.level[pair], self.reach[pair] = op_code(">="), rule.threshold - margin, rule.window_s
-        elif rule.type == "percentile" and rule.op in ("<", "<="):
-            self.op[pair], self.level[pair], self.reach[pair] = op_code("<="), rule.threshold + margin, rule.window_s
+        elif isinstance(rule, PercentileRule) and rule.op in (">", ">=", "<", "<="):
+            margin = 1e-9 * (abs(rule.threshold) + 1.0)  # far above rounding: p95 <= the window's greatest value
+            if rule.op in (">", ">="):
+                self.op[pair], self.level[pair] = op_code(">="), rule.threshold - margin
+            else:
+                self.op[pair], self.level[pair] = op_code("<="), rule.threshold + margin
+            self.reach[pair] = rule.window_s
         else:
             self.reach[pair] = np.inf  # never passed over: the mark stays +inf
 
@@ -450,16 +465,16 @@ def quantile(values: np.ndarray, q: float) -> float:
     return b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
 
 
-def window_condition(cond: Condition, rule: Rule, buffer: Buffer, *, end: float, now: float) -> Condition | None:
+def window_condition(cond: Condition, rule: WindowRule, buffer: Buffer, *, end: float, now: float) -> Condition | None:
     """A window rule's condition once the series' buffer holds the batch (`end` its newest sample);
     None when the window cannot be judged (too few samples)."""
-    if rule.type == "percentile":
+    if isinstance(rule, PercentileRule):
         selected = buffer.values[buffer.since(end, rule.window_s) :]
         if selected.size == 0:
             return None
         value = quantile(selected, rule.quantile)
         return advance_by_rule(cond, rule, value=value, at=end, now=now)
-    if rule.type == "rate":
+    if isinstance(rule, RateRule):
         start = buffer.since(end, rule.window_s)
         t, v = buffer.ts[start:], buffer.values[start:]
         if t.size < 2 or t[-1] <= t[0]:
@@ -487,7 +502,7 @@ def window_condition(cond: Condition, rule: Rule, buffer: Buffer, *, end: float,
 _WINDOWS: dict[tuple[tuple[float, float, float], ...], np.ndarray] = {}
 
 
-def _burn_windows(rule: Rule) -> np.ndarray:
+def _burn_windows(rule: BurnRateRule) -> np.ndarray:
     """The rule's windows, long and short of each pair in turn."""
     found = _WINDOWS.get(rule.windows)
     if found is None:
@@ -556,7 +571,7 @@ class AnomalyMemo:
             more = np.tile([np.inf, -np.inf, np.inf, -np.inf, 0.0], (max(64, size, self.memo.shape[0]), 1))
             self.memo = np.vstack((self.memo, more))
 
-    def remember(self, pair: int, rule: Rule, quarter: float, baseline: Baseline | None) -> None:
+    def remember(self, pair: int, rule: AnomalyRule, quarter: float, baseline: Baseline | None) -> None:
         self._grow(pair + 1)
         row = self.memo[pair]
         known = quarter >= 0
@@ -604,7 +619,7 @@ class AnomalyMemo:
 
 
 def anomaly_condition(
-    cond: Condition, rule: Rule, baseline: Baseline, *, value: float, end: float, now: float, is_open: bool
+    cond: Condition, rule: AnomalyRule, baseline: Baseline, *, value: float, end: float, now: float, is_open: bool
 ) -> Condition | None:
     """The anomaly rule's condition for the newest sample; None when there is nothing to change (too
     short a history, or no anomaly and no open alert)."""
