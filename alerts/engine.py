@@ -19,7 +19,6 @@ from alerts.detectors.threshold import INACTIVE, Condition, due
 from alerts.evaluation import (
     AnomalyMemo,
     Buffer,
-    EntityPairs,
     Grouped,
     Pair,
     Pairs,
@@ -33,6 +32,7 @@ from alerts.evaluation import (
     window_condition,
 )
 from alerts.last_seen import LastSeen
+from alerts.liveness import EntityPairs
 from alerts.rule_types import AnomalyRule, DownRule, PercentileRule, RateRule, Rule, ThresholdRule, WindowRule, for_s
 from alerts.texts import render
 from alerts.topology import Topology
