@@ -10,12 +10,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from alerts.detectors.anomaly import Baseline, anomaly_verdict, same_hour_of_week
+from alerts.detectors.anomaly import Baseline, anomaly_verdict, robust_baseline, same_hour_of_week
 from alerts.detectors.threshold import Condition, advance
 from alerts.evaluation.batch import Grouped, Pairs, SeriesTable
-from alerts.rule_types import (
-    AnomalyRule,
-)
+from alerts.rule_types import AnomalyRule
 
 
 class SameHour:
@@ -145,3 +143,44 @@ def anomaly_condition(
         cond, value=1.0 if hit else 0.0, at=end, now=now, op=">=", threshold=0.5, clear=None, for_s=rule.for_s
     )
     return replace(cond, value=value)
+
+
+# (series id, the starts of the hours wanted) -> the series' hourly averages at those hours.
+BaselineSource = Callable[[int, list[float]], np.ndarray]
+
+
+class AnomalyJudge:
+    """The anomaly pairs' judgement: the same hour of past weeks, its baseline from `source` (cached per
+    series and hour), and the memo that lets most samples pass over arrays."""
+
+    def __init__(self, source: BaselineSource, tz: str, is_holiday: Callable[[date], bool]) -> None:
+        self.source = source
+        self.memo = AnomalyMemo()
+        self._same_hour = SameHour(tz, is_holiday)
+        self._baselines: dict[tuple[int, float], Baseline] = {}
+
+    def forget(self) -> None:
+        """The pairs are matched anew: their memo goes, the baselines stay."""
+        self.memo = AnomalyMemo()
+
+    def judge(
+        self, p: int, rule: AnomalyRule, series_id: int, cond: Condition, *, value: float, end: float, now: float,
+        is_open: bool,
+    ) -> Condition | None:  # fmt: skip
+        holiday, starts = self._same_hour(end, rule.weeks)
+        quarter = self._same_hour.cached_quarter(end)
+        if holiday or not starts:
+            self.memo.remember(p, rule, quarter, None)
+            return None
+        baseline = self._baseline(series_id, starts)
+        self.memo.remember(p, rule, quarter, baseline)
+        return anomaly_condition(cond, rule, baseline, value=value, end=end, now=now, is_open=is_open)
+
+    def _baseline(self, sid: int, starts: list[float]) -> Baseline:
+        cache_key = (sid, starts[0])
+        found = self._baselines.get(cache_key)
+        if found is None:
+            if len(self._baselines) > 100_000:
+                self._baselines.clear()
+            found = self._baselines[cache_key] = robust_baseline(self.source(sid, starts))
+        return found
