@@ -60,6 +60,8 @@ _KEY_ORDER = (
     "objective", "mads", "min_history", "weeks", "direction", "for", "window", "per", "heartbeat", "keep_firing_for",
     "counter", "enabled", "down", "windows", "summary", "description", "labels", "inhibited_by", "match",
 )  # fmt: skip
+# A null is as good as an absent key, but for these two, which have always refused one.
+_NULL_REFUSED = ("windows", "inhibited_by")
 _REQUIRED = {
     "severity": f"is required (one of {', '.join(SEVERITIES)})",
     "summary": "is required (a text, or vi and en texts)",
@@ -94,7 +96,7 @@ def parse_rule(raw: object, source: str, index: int, problems: list[str]) -> Rul
     if rtype not in RULE_TYPES:
         problems.append(f"{source}: rule {name}: type: must be one of {', '.join(RULE_TYPES)}, not {rtype!r}")
         return None
-    given = {key: value for key, value in raw.items() if value is not None}  # a null is as good as absent
+    given = {key: value for key, value in raw.items() if value is not None or key in _NULL_REFUSED}
     try:
         return RULE_ADAPTER.validate_python(given, context={"source": source})
     except ValidationError as exc:
