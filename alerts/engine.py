@@ -19,20 +19,16 @@ from alerts.detectors.threshold import INACTIVE, Condition, due
 from alerts.evaluation import (
     AnomalyJudge,
     BaselineSource,
-    Buffer,
     Grouped,
     Pair,
     Pairs,
     SeriesTable,
-    WindowMemo,
-    advance_threshold,
     group,
-    threshold_candidates,
-    window_condition,
 )
+from alerts.evaluation.judge import SeriesJudge
 from alerts.liveness import Liveness
 from alerts.open_alerts import OpenAlerts
-from alerts.rule_types import AnomalyRule, DownRule, Rule, ThresholdRule, WindowRule, for_s
+from alerts.rule_types import DownRule, Rule, WindowRule, for_s
 from alerts.suppression import FLAPPING_AFTER, FLAPPING_HOLD_FACTOR, Suppression, keep_firing_s
 from alerts.topology import Topology
 from ioc.inventory import Entity, Inventory
@@ -73,8 +69,7 @@ class Engine:
         self._open = OpenAlerts()
         self.alerts = self._open.alerts  # open alerts by fingerprint
         self._down = self._open.down  # entity ref -> fingerprints of its firing `down` alerts
-        self._buffers: dict[int, Buffer] = {}
-        self._anomalies = AnomalyJudge(baseline, timezone, is_holiday)
+        self._judge = SeriesJudge(AnomalyJudge(baseline, timezone, is_holiday))  # per rule type
         self._series = SeriesTable()  # per series: its rules' pairs, the newest sample judged
         self._series_rule_index: dict[str, list[Rule]] = {}
         self._down_rules = [r for r in rules if isinstance(r, DownRule)]
@@ -100,8 +95,7 @@ class Engine:
         self.topology = self._suppression.topology = Topology((e.ref, e.depends_on) for e in inventory.entities)
         self._annotator = Annotator(inventory, self._entities, self.topology, self.language)
         self._pairs = Pairs()  # labels and heartbeats come from the inventory: match everything again
-        self._anomalies.forget()
-        self._windows = WindowMemo()
+        self._judge.forget()
         self._series.unmatch()
         self._liveness.set_inventory(self._entities)
 
@@ -135,7 +129,7 @@ class Engine:
                 pair = Pair(rule, fingerprint(labels), labels, key.kind, key.entity, series_id, rank)
                 indices.append(index := self._pairs.add(pair, is_open=pair.fingerprint in self.alerts))
                 if isinstance(rule, WindowRule):
-                    self._windows.setup(index, rule)
+                    self._judge.windows.setup(index, rule)
             self._series.set_pairs(slot, self._pairs, indices)
         return slot
 
@@ -243,67 +237,15 @@ class Engine:
         return list(changed.values())
 
     def _judge_series(self, batch: Grouped, now: float, changed: dict[str, Alert]) -> None:
-        """Advance the conditions that can change, per series in id order and per series in rule order."""
-        pairs, table = self._pairs, self._series
-        found, where = threshold_candidates(batch, table, pairs)
-        work = [(s, pairs.items[p].rank, p) for p, s in zip(found.tolist(), where.tolist(), strict=True)]
-        found, where = self._anomalies.memo.candidates(batch, table, pairs)
-        work.extend((s, pairs.items[p].rank, p) for p, s in zip(found.tolist(), where.tolist(), strict=True))
-        found, where, deferred = self._windows.candidates(batch, table, pairs)
-        work.extend((s, pairs.items[p].rank, p) for p, s in zip(found.tolist(), where.tolist(), strict=True))
-        if not work and not deferred.size:
-            return
-        starts, ends, slots = batch.starts.tolist(), batch.ends.tolist(), batch.slots.tolist()
-        if deferred.size:
-            ts, values = batch.ts.tolist(), batch.values.tolist()
-            for s in deferred.tolist():
-                a, b = starts[s], ends[s]
-                self._buffer(slots[s]).defer(ts[a:b], values[a:b])
-        if not work:
-            return
-        work.sort()
-        buffer, extended = None, -1
-        for s, _, p in work:
-            pair = pairs.items[p]
-            rule, a, b = pair.rule, starts[s], ends[s]
-            open_alert = self.alerts.get(pair.fingerprint)
-            cond = open_alert.cond if open_alert is not None else Condition()
-            end = float(batch.ts[b - 1])
-            new: Condition | None
-            if isinstance(rule, ThresholdRule):
-                new = advance_threshold(cond, rule, batch.ts[a:b].tolist(), batch.values[a:b].tolist(), now)
-            elif isinstance(rule, AnomalyRule):
-                assert pair.series_id is not None
-                value, is_open = float(batch.values[b - 1]), open_alert is not None
-                new = self._anomalies.judge(
-                    p, rule, pair.series_id, cond, value=value, end=end, now=now, is_open=is_open
-                )
-            elif isinstance(rule, WindowRule):
-                if extended != s:
-                    buffer, extended = self._buffer(slots[s]), s
-                    buffer.extend(batch.ts[a:b], batch.values[a:b])
-                assert buffer is not None
-                new = window_condition(cond, rule, buffer, end=end, now=now)
-                self._windows.remember(p, buffer)
-            else:
-                continue  # a down rule: judged per entity, never on samples
-            if new is not None:
-                self._apply_pair(pair, new, now, changed)
-
-    def _buffer(self, slot: int) -> Buffer:
-        series_id = self._series.series_id(slot)
-        buffer = self._buffers.get(series_id)
-        if buffer is None:
-            buffer = self._buffers[series_id] = Buffer(self._series.horizon[slot])
-        return buffer
+        for pair, cond in self._judge.judge(batch, self._series, self._pairs, self.alerts, now):
+            self._apply_pair(pair, cond, now, changed)
 
     def prime(self, series_id: int, key: SeriesKey, ts: np.ndarray, values: np.ndarray) -> None:
         """Fill a series' window from the store after a restart, without judging the samples again."""
         slot = self._match_series(series_id, key)
         horizon = self._series.horizon[slot]
         if horizon > 0 and ts.size:
-            buffer = self._buffers.setdefault(series_id, Buffer(horizon))
-            buffer.extend(ts, values)
+            self._judge.prime(series_id, horizon, ts, values)
             last = float(self._series.last_ts[slot])
             self._series.last_ts[slot] = max(float("-inf") if np.isnan(last) else last, float(ts[-1]))
 
