@@ -20,7 +20,7 @@ from alerts.detectors.window import rate, window_quantile
 from alerts.engine import Engine
 from alerts.evaluation import Buffer, SameHour, breached, op_code, quantile
 from alerts.holidays import is_holiday
-from alerts.rules import OPS, Rule, load_rules
+from alerts.rules import OPS, PercentileRule, RateRule, Rule, ThresholdRule, load_rules
 from ioc.inventory import Inventory, parse_inventory
 from ioc.model import StatusUpdate
 from ioc.store.series import SeriesKey
@@ -168,7 +168,8 @@ class ReferenceEngine(Engine):
         for rule, fp, labels in rules:
             open_alert = self.alerts.get(fp)
             cond = open_alert.cond if open_alert is not None else Condition()
-            judge = {"op": rule.op, "threshold": rule.threshold, "clear": rule.clear, "for_s": rule.for_s}
+            if isinstance(rule, ThresholdRule | PercentileRule | RateRule):
+                judge = {"op": rule.op, "threshold": rule.threshold, "clear": rule.clear, "for_s": rule.for_s}
             if rule.type == "threshold":
                 for t, v in zip(ts.tolist(), values.tolist(), strict=True):
                     cond = advance(cond, value=v, at=t, now=now, **judge)  # type: ignore[arg-type]
