@@ -62,6 +62,7 @@ class IntegrationWorker:
             if item is None:
                 return
             outbox_id, notification = item
+            delivered = False
             try:
                 send_with_retries(
                     lambda n=notification: self.integration.notifier.send(n),  # type: ignore[misc]
@@ -70,6 +71,7 @@ class IntegrationWorker:
                     on_retry=lambda exc: self.metrics.notification_retries.labels(channel).inc(),
                 )
                 self.metrics.notifications.labels(channel).inc()
+                delivered = True
             except (TemporaryError, PermanentError) as exc:
                 self.metrics.notification_failures.labels(channel).inc()
                 log.error(
@@ -78,8 +80,11 @@ class IntegrationWorker:
             except Exception:
                 self.metrics.notification_failures.labels(channel).inc()
                 log.exception("a %s message to %s failed", channel, self.receiver)
-            if outbox_id is not None and self.on_done is not None and not self.stopping.is_set():
-                self.on_done(outbox_id)  # sent, or given up on: either way not to be sent again after a restart
+            # Sent, or given up on: either way not to be sent again after a restart. A message sent while
+            # the process stops is done too (else the next process sends it again); one whose retries
+            # the stop cut short stays in the outbox for the next process.
+            if outbox_id is not None and self.on_done is not None and (delivered or not self.stopping.is_set()):
+                self.on_done(outbox_id)
 
 
 class Deliverer:
