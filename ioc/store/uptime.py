@@ -2,14 +2,12 @@
 
 The last 24 hours are read at one-minute resolution (`samples_1m`), longer periods and daily figures
 at one hour (`samples_1h`), so a history published late with its own `ts` counts like a live one.
-Closed days and hours are read from `uptime_daily` / `uptime_hourly` where the store upkeep has stored
-them (`ioc.store.uptime_daily`, the same computation); what is not stored, or stale, is computed here.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -19,16 +17,6 @@ import psycopg
 
 from ioc.status import heartbeat_s, matches, window_intervals
 from ioc.store.queries import load_windows
-from ioc.store.uptime_daily import (
-    LOOKBACK_S,
-    MINUTE_LOOKBACK_S,
-    NAMES,
-    StoredDays,
-    load_days,
-    load_hours,
-    stale_from,
-    stale_since,
-)
 from ioc.uptime import Account, EntityHistory, Grid, account, coverage, pct
 
 PERIODS: dict[str, float] = {"24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0, "90d": 90 * 86400.0}
@@ -234,172 +222,33 @@ def uptimes(
     days: int = 0,
     timezone: str = "Asia/Ho_Chi_Minh",
 ) -> dict[str, Uptime]:
-    """Uptime of each `kind/id` over each period up to `now`, and over the last `days` local days.
-
-    Whole past days come from `uptime_daily` where the store upkeep has computed them (and no stale note
-    reaches them); today, and every figure of an entity missing a day there, are computed live."""
+    """Uptime of each `kind/id` over each period up to `now`, and over the last `days` local days."""
     meta = load_meta(conn)
     refs = [r for r in refs if r in meta]
     dates, bounds = day_boundaries(now, days, timezone) if days else ([], [])
-    hour_periods = [p for p in periods if p != "24h"]
-    stored, live_refs = _stored_days(conn, refs, now, hour_periods, dates, timezone)
-    out = _live_uptimes(conn, live_refs, now, periods, dates, bounds, meta) if live_refs else {}
-    fast = [r for r in refs if r in stored]
-    if fast:
-        out.update(_stored_uptimes(conn, fast, stored, now, periods, dates, bounds, meta, timezone))
-    return {r: out[r] for r in refs}
-
-
-def _needed_days(now: float, hour_periods: Sequence[str], dates: Sequence[date], timezone: str) -> tuple[date, date]:
-    zone = ZoneInfo(timezone)
-    today = datetime.fromtimestamp(now, zone).date()
-    first = min([datetime.fromtimestamp(now - PERIODS[p], zone).date() for p in hour_periods] + list(dates[:1]),
-                default=today)  # fmt: skip
-    return first, today
-
-
-def _stored_days(
-    conn: psycopg.Connection,
-    refs: Sequence[str],
-    now: float,
-    hour_periods: Sequence[str],
-    dates: Sequence[date],
-    timezone: str,
-) -> tuple[dict[str, StoredDays], list[str]]:
-    """The stored days each ref needs (refs with all of them), and the refs to compute live."""
-    first, today = _needed_days(now, hour_periods, dates, timezone)
-    last = today - timedelta(days=1)
-    stale = stale_from(conn, timezone) if first <= last and refs else None
-    if first > last or not refs or (stale is not None and stale <= last):
-        return {}, list(refs)  # a day changed since it was stored: live until the upkeep recomputed it
-    zone = ZoneInfo(timezone)
-    edges = {datetime.fromtimestamp(now - PERIODS[p], zone).date() for p in hour_periods}
-    stored = load_days(conn, refs, timezone, first, last, sorted(edges))
-    return stored, [r for r in refs if r not in stored]
-
-
-def _live_uptimes(
-    conn: psycopg.Connection,
-    refs: Sequence[str],
-    now: float,
-    periods: Sequence[str],
-    dates: Sequence[date],
-    bounds: Sequence[float],
-    meta: dict[str, EntityMeta],
-) -> dict[str, Uptime]:
     longest = max([PERIODS[p] for p in periods if p != "24h"] + [now - bounds[0] if bounds else 0.0], default=0.0)
     hourly = hourly_accounts(conn, refs, now - longest, now, meta) if longest else {}
-    minute = _minute_totals(conn, refs, now, periods, meta)
+    minute: dict[str, Account] = {}
+    if "24h" in periods:
+        grid = _grid(now - PERIODS["24h"], now, MINUTE)
+        minute = account(load_histories(conn, refs, meta, grid, now), grid, now)
     out = {}
     for ref in refs:
         values: dict[str, float | None] = {}
         totals: dict[str, dict[str, float]] = {}
         for period in periods:
-            if period == "24h":
-                totals[period] = minute[ref]
-            else:
-                acc = hourly[ref]
-                totals[period] = acc.totals(coverage([(now - PERIODS[period], now)], acc.grid))
+            acc = minute[ref] if period == "24h" else hourly[ref]
+            lo = now - PERIODS[period]
+            totals[period] = acc.totals(coverage([(lo, now)], acc.grid))
             values[period] = pct(totals[period])
         day_list = []
-        if dates:
-            day_list = [_day(d, t) for d, t in zip(dates, hourly[ref].by_period(bounds), strict=True)]
+        if days:
+            for d, t in zip(dates, hourly[ref].by_period(bounds), strict=True):
+                day_list.append(
+                    Day(d, pct(t, 2), round(t["down_s"]), round(t["maintenance_s"]), round(t["unreachable_s"]))
+                )
         out[ref] = Uptime(values, day_list, totals)
     return out
-
-
-def _minute_totals(
-    conn: psycopg.Connection, refs: Sequence[str], now: float, periods: Sequence[str], meta: dict[str, EntityMeta]
-) -> dict[str, dict[str, float]]:
-    """The last 24 hours' totals at one-minute resolution: the closed hours stored in `uptime_hourly` (the
-    first weighted per minute), the hours after them live; entities without them all live."""
-    if "24h" not in periods or not refs:
-        return {}
-    lo = now - PERIODS["24h"]
-    first = math.floor(lo / HOUR) * HOUR
-    current = math.floor(now / HOUR) * HOUR
-    out: dict[str, dict[str, float]] = {}
-    remaining = list(refs)
-    _, since = stale_since(conn)
-    for end in (current, current - HOUR) if since is None or since >= current else ():
-        stored = load_hours(conn, remaining, first, end)
-        if stored:
-            grid = _grid(end - MINUTE_LOOKBACK_S, now, MINUTE)
-            live = account(load_histories(conn, list(stored), meta, grid, now), grid, now)
-            weights = coverage([(lo, now)], grid) * (grid.starts() >= end)
-            for ref, hours in stored.items():
-                parts = [hours.totals(lo, now), live[ref].totals(weights)]
-                out[ref] = {k: math.fsum(p[k] for p in parts) for k in NAMES}
-        remaining = [r for r in remaining if r not in stored]
-    if remaining:
-        grid = _grid(lo, now, MINUTE)
-        for ref, acc in account(load_histories(conn, remaining, meta, grid, now), grid, now).items():
-            if ref in remaining:
-                out[ref] = acc.totals(coverage([(lo, now)], grid))
-    return out
-
-
-def _day(d: date, t: Mapping[str, float]) -> Day:
-    return Day(d, pct(t, 2), round(t["down_s"]), round(t["maintenance_s"]), round(t["unreachable_s"]))
-
-
-def _stored_uptimes(
-    conn: psycopg.Connection,
-    refs: Sequence[str],
-    stored: dict[str, StoredDays],
-    now: float,
-    periods: Sequence[str],
-    dates: Sequence[date],
-    bounds: Sequence[float],
-    meta: dict[str, EntityMeta],
-    timezone: str,
-) -> dict[str, Uptime]:
-    """Stored whole days, today live (on an hour grid from a day before it, as the upkeep computes a day)."""
-    zone = ZoneInfo(timezone)
-    today = datetime.fromtimestamp(now, zone).date()
-    today_start = datetime.combine(today, datetime.min.time(), zone).timestamp()
-    today_acc = hourly_accounts(conn, refs, today_start - LOOKBACK_S, now, meta)
-    minute = _minute_totals(conn, refs, now, periods, meta)
-    out = {}
-    for ref in refs:
-        acc = today_acc[ref]
-        in_today = acc.grid.starts() >= today_start
-        days = stored[ref]
-        values: dict[str, float | None] = {}
-        totals: dict[str, dict[str, float]] = {}
-        for period in periods:
-            lo = now - PERIODS[period]
-            if period == "24h":
-                totals[period] = minute[ref]
-            else:
-                first = datetime.fromtimestamp(lo, zone).date()
-                parts = [acc.totals(coverage([(lo, now)], acc.grid) * in_today), days.totals_from(first, lo, now),
-                         days.totals(first + timedelta(days=1), today)]  # fmt: skip
-                totals[period] = {k: math.fsum(p[k] for p in parts) for k in NAMES}
-            values[period] = pct(totals[period])
-        day_list = _stored_day_list(days, dates[:-1])
-        if dates:
-            (t,) = acc.by_period([today_start, bounds[-1]])
-            day_list.append(_day(dates[-1], t))
-        out[ref] = Uptime(values, day_list, totals)
-    return out
-
-
-def _stored_day_list(days: StoredDays, dates: Sequence[date]) -> list[Day]:
-    """`Day`s of stored days, as `_day` makes them (vectorised but for Python's own rounding)."""
-    if not dates:
-        return []
-    i = (dates[0] - days.first).days
-    known, maint, down, unreach = days.sums[:, i : i + len(dates)]
-    counted = known - maint
-    ok = counted > 1e-9
-    value = np.where(ok, 100.0 * np.maximum(0.0, counted - down) / np.where(ok, counted, 1.0), np.nan)
-    return [
-        Day(d, round(v, 2) if k else None, round(dn), round(m), round(u))
-        for d, v, k, dn, m, u in zip(
-            dates, value.tolist(), ok.tolist(), down.tolist(), maint.tolist(), unreach.tolist(), strict=True
-        )
-    ]
 
 
 def period_totals(

@@ -1,12 +1,10 @@
 """The write steps of one batch, in ONE transaction: samples (binary COPY; on a redelivery, a staging
 table and `ON CONFLICT DO NOTHING`), the plain back end's rollups of the rows actually inserted,
-entities' first/last seen, status changes, events, dead letters, a NOTIFY on `ioc_committed`, and for a
-batch holding samples older than a few minutes one `uptime_stale` row (the stored days it may change)."""
+entities' first/last seen, status changes, events, dead letters, and a NOTIFY on `ioc_committed`."""
 
 from __future__ import annotations
 
 import itertools
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +18,6 @@ from ioc.store.pending import PendingBatch
 from ioc.store.pg_binary import PG_EPOCH_S
 from ioc.store.prepared import Prepared
 from ioc.store.rollups import TABLES, rollup_params, upsert_sql
-from ioc.store.uptime_daily import LATE_S
 
 _NOTIFY_MAX_SERIES = 500  # NOTIFY payloads must stay under 8000 bytes
 
@@ -101,7 +98,6 @@ def write_batch(conn: psycopg.Connection, batch: PendingBatch, prep: Prepared | 
         # new, go after the events in a statement of their own.
         inline = notify[0] if len(notify) == 1 and not batch.events else None
         upkeep(conn, stored, batch, rollups, inline)
-        note_late(conn, stored)
         statuses = store_retained_statuses(conn, batch.retained_statuses) + store_statuses(conn, batch.statuses)
         events = store_events(conn, batch.events)
         store_dead_letters(conn, batch.rejections)
@@ -111,16 +107,6 @@ def write_batch(conn: psycopg.Connection, batch: PendingBatch, prep: Prepared | 
     ts_s = stored.ts_us / 1e6 + PG_EPOCH_S
     committed = CommittedBatch(stored.sid, ts_s, stored.values, statuses, events, dict(batch.last_seen))
     return WriteResult(committed, int(stored.sid.shape[0]), stored.duplicates, list(batch.rejections))
-
-
-def note_late(conn: psycopg.Connection, stored: Stored) -> None:
-    """One `uptime_stale` row when the batch holds a sample older than `LATE_S` (a backfill, a late
-    delivery): the days stored in `uptime_daily` from that sample on are computed again."""
-    if not stored.ts_us.shape[0]:
-        return
-    oldest = float(stored.ts_us.min()) / 1e6 + PG_EPOCH_S
-    if oldest < time.time() - LATE_S:
-        conn.execute("INSERT INTO uptime_stale (since) VALUES (to_timestamp(%s))", (oldest,))
 
 
 def insert_samples(conn: psycopg.Connection, prep: Prepared, staged: bool) -> Stored:
