@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
+
 TESTDATA_DIR = Path(__file__).resolve().parent / "testdata"
 # Real Telegraf output (the input plugins' README examples) that the contract says to test against.
 TELEGRAF_LINE_PROTOCOL = TESTDATA_DIR / "telegraf-line-protocol.txt"
@@ -84,3 +86,19 @@ class Broker:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def mqtt_client(url: str, client_id: str, will: str | None = None) -> mqtt.Client:
+    """A device's MQTT v5 connection (with its Last Will on `will`), its network loop running."""
+    host, port = url.removeprefix("mqtt://").split(":")
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    if will:
+        c.will_set(will, b"offline", qos=1, retain=True)
+    c.connect(host, int(port), keepalive=60)
+    c.loop_start()
+    return c
+
+
+def publish(c: mqtt.Client, topic: str, payload: bytes, retain: bool = False) -> None:
+    """Publish at QoS 1 and wait for the broker's acknowledgement."""
+    c.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)

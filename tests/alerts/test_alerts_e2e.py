@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 from alert_helpers import FAST_RULES, PHU_VANG_KIOSK, Receiver, load_inventory, write_rules
@@ -18,6 +17,8 @@ from prometheus_client import CollectorRegistry
 from ioc.runtime import build_services
 from ioc.settings import Settings, load_settings
 from ioc.store.connect import make_pool
+from tests.support import mqtt_client as client
+from tests.support import publish
 
 P = "ioc/v1"
 
@@ -70,20 +71,6 @@ def stack(e2e_settings: Settings) -> Iterator[Stack]:
     s = Stack(e2e_settings)
     yield s
     s.stop()
-
-
-def client(url: str, client_id: str, will: str | None = None) -> mqtt.Client:
-    host, port = url.removeprefix("mqtt://").split(":")
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    if will:
-        c.will_set(will, b"offline", qos=1, retain=True)
-    c.connect(host, int(port), keepalive=60)
-    c.loop_start()
-    return c
-
-
-def publish(c: mqtt.Client, topic: str, payload: bytes, retain: bool = False) -> None:
-    c.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
 
 
 def sample(metrics: dict[str, float], ts: float | None = None) -> bytes:

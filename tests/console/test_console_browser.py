@@ -34,7 +34,7 @@ from ioc.api.app import create_app
 from ioc.runtime import build_services
 from ioc.settings import Settings, load_settings
 from ioc.store.connect import make_pool
-from tests.support import Broker, free_port
+from tests.support import Broker, free_port, mqtt_client, publish
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"
@@ -116,20 +116,6 @@ class Live:
         for service in reversed(self.services):
             service.stop()
         self.pool.close()
-
-
-def mqtt_client(url: str, client_id: str, will: str | None = None) -> mqtt.Client:
-    host, port = url.removeprefix("mqtt://").split(":")
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    if will:
-        c.will_set(will, b"offline", qos=1, retain=True)
-    c.connect(host, int(port), keepalive=60)
-    c.loop_start()
-    return c
-
-
-def publish(c: mqtt.Client, topic: str, payload: bytes, retain: bool = False) -> None:
-    c.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
 
 
 def die(c: mqtt.Client) -> None:
