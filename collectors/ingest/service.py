@@ -128,6 +128,10 @@ class IngestService:
         apply_time_window(decoded, now, self._retention_s)
         family = topic[len(self._prefix) + 1 :].split("/", 1)[0] if topic.startswith(self._prefix + "/") else ""
         self._received.get(family, self._received["other"]).inc()
+        self._enqueue(decoded, delivery)
+
+    def _enqueue(self, decoded: Decoded, delivery: Delivery | None) -> None:
+        """Onto the bounded queue for the batching thread, in paho's thread; given up when ingest stops."""
         n = len(decoded.values)
         if n:
             self.metrics.samples_received.inc(n)
@@ -151,10 +155,7 @@ class IngestService:
         now = self._clock()
         decoded = Decoded(f"{self._prefix}/metrics/service/{entity}", "service", entity, now)
         decoded.add(BROKER_DROPPED_METRIC, (), now, value)
-        self.metrics.samples_received.inc()
-        if self._wait_for_room(1):
-            self._samples_in += 1
-            self._queue.put((decoded, None))
+        self._enqueue(decoded, None)
 
     def problems(self) -> list[str]:
         """What /readyz names though ingest still runs."""
