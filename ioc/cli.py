@@ -131,15 +131,21 @@ def keys_create(
     role: Annotated[str, typer.Option(help="viewer, operator or admin")],
     agency: Annotated[str | None, typer.Option(help="Bind the key to one agency's entities and alerts")] = None,
     name: Annotated[str, typer.Option(help="Who or what the key is for; shown in the audit log")] = "",
+    expires: Annotated[
+        str | None, typer.Option(help="When the key stops working: in 90m, 12h, 30d, or at an RFC 3339 time")
+    ] = None,
 ) -> None:
     """Create an API key and print it (only its hash is stored)."""
-    from ioc.auth import create_key
+    from datetime import UTC, datetime
+
+    from ioc.auth import create_key, parse_expiry
     from ioc.store.connect import connect
 
     settings = settings_or_exit()
     with connect(settings.database_url) as conn:
         try:
-            key = create_key(conn, role, agency, name)
+            expires_at = parse_expiry(expires, datetime.now(UTC)) if expires is not None else None
+            key = create_key(conn, role, agency, name, expires_at)
         except ValueError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None

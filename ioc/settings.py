@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     # Agencies (contract section 9): KPI targets as `kpi=value` pairs, e.g. `satisfaction_pct=90,ontime_share_pct=95`.
     kpi_targets: Annotated[dict[str, float], NoDecode] = {"satisfaction_pct": 90.0}
 
+    # Failed authentications (contract sections 4 and 10): a client address with `auth_fail_limit` failed
+    # logins (or, counted apart, failed API keys) within the window is refused with 429 until they age
+    # out; so is a user name with `auth_user_fail_limit` failed logins, except to a browser it logged in from.
+    auth_fail_limit: int = Field(20, ge=1, le=100_000)
+    auth_user_fail_limit: int = Field(5, ge=1, le=100_000)
+    auth_fail_window_s: float = Field(900.0, gt=0, le=7 * 86400)
+
     # Grafana.
     grafana_url: AnyUrl | None = None
     grafana_token: str | None = None
