@@ -56,15 +56,19 @@ def get_principal(
     blocked = auth_limits.check(conn, "key", source, now, limits)
     if blocked is None:
         try:
-            return authenticate(conn, credentials.credentials, now)
+            principal = authenticate(conn, credentials.credentials, now)
         except KeyRefused as refused:
-            blocked = auth_limits.record_failure(
+            auth_limits.record_failure(
                 conn, "key", source, refused.subject, refused.reason, now, limits, actor="api", target=refused.subject
             )
             conn.commit()  # raising rolls the request's transaction back; the failure must stay
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED, refused.detail, headers={"WWW-Authenticate": "Bearer"}
             ) from None
+        # Ends the transaction of the checks and of the key's last use at once, so that the key's row is
+        # not held locked for the rest of the request (a revocation would wait for it).
+        conn.commit()
+        return principal
     auth_limits.log_refusal("key", source, key_hint(credentials.credentials), blocked)
     raise HTTPException(
         status.HTTP_429_TOO_MANY_REQUESTS,
