@@ -312,6 +312,13 @@ def test_admin_manages_users_and_keys(store: Store, make_client: ClientFactory) 
         actions = [r[0] for r in conn.execute("SELECT actor || ' ' || action FROM audit_log ORDER BY id")]
     assert actions[-5:] == ["root user.create", "root user.disable", "root key.create", "root key.revoke",
                             "api auth.key_failed"]  # fmt: skip
+    bad = client.post("/ui/keys", data={"csrf_token": token, "role": "viewer", "expires": "soon"})
+    assert bad.status_code == 422 and "expires: &#39;soon&#39; is neither a duration" in bad.text
+    shown = client.post("/ui/keys", data={"csrf_token": token, "name": "30 ngày", "role": "viewer", "expires": "30d"})
+    assert shown.status_code == 200 and '<option value="90d">90 ngày</option>' in shown.text
+    with psycopg.connect(store.dsn) as conn:
+        row = conn.execute("SELECT extract(epoch FROM expires_at - created_at) / 86400 FROM api_keys WHERE id = 2")
+        assert round(float(row.fetchone()[0])) == 30  # type: ignore[index]
 
 
 def test_agency_bound_admin_stays_in_its_agency(store: Store, make_client: ClientFactory) -> None:
