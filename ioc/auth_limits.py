@@ -116,7 +116,8 @@ def record_failure(
     target: str,
     count_user: bool = False,
 ) -> Blocked | None:
-    """Write one failure (row, log line, audit record); returns the block it starts, if it reaches a limit."""
+    """Write one failure (row, log line, audit record); returns the block it starts, if it reaches a limit
+    (that of the user name too with `count_user`: a login not from the name's own browser)."""
     moment = _moment(now)
     conn.execute("DELETE FROM auth_failures WHERE at <= %s", (moment - timedelta(seconds=limits.window_s),))
     conn.execute(

@@ -173,8 +173,9 @@ def verify_login(
             else:
                 reason = "wrong_password"
         blocked = auth_limits.record_failure(
-            conn, "login", source, name, reason, now, limits, actor="console", target=f"user/{name}", count_user=True
-        )
+            conn, "login", source, name, reason, now, limits, actor="console", target=f"user/{name}",
+            count_user=not trusted_device,
+        )  # fmt: skip
         return LoginResult(None, blocked)
 
 

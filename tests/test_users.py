@@ -118,16 +118,18 @@ def test_failed_logins_limited_by_user_name(
         refused = verify_login(conn, "an", "right password", now + 10, "10.0.0.4", limits)
         assert refused.user is None and refused.blocked is not None
         assert (refused.blocked.scope, refused.blocked.retry_after_s) == ("user", 590)  # the first failure + 600 s
-        # A browser the user logged in from is not held up by the name's limit.
+        # A browser the user logged in from is not held up by the name's limit, even after a typo of its own.
+        typo = verify_login(conn, "an", "right pasword", now + 10, "10.0.0.4", limits, trusted_device=True)
+        assert typo.user is None and typo.blocked is None
         assert verify_login(conn, "an", "right password", now + 10, "10.0.0.4", limits, trusted_device=True).user
-        # Once the first failure is older than the window, the name is let in again.
-        assert verify_login(conn, "an", "right password", now + 600.5, "10.0.0.4", limits).user is not None
+        # Once the first two failures are older than the window (the typo counts too), the name is let in again.
+        assert verify_login(conn, "an", "right password", now + 600.5, "10.0.0.4", limits).blocked is not None
+        assert verify_login(conn, "an", "right password", now + 601.5, "10.0.0.4", limits).user is not None
     assert "auth_failure kind=login source=10.0.0.1 subject='an' reason=wrong_password" in caplog.text
     assert "auth_blocked kind=login scope=user source=10.0.0.3" in caplog.text
     assert "auth_refused kind=login scope=user source=10.0.0.4" in caplog.text
-    assert [a for a in _audit(dsn) if a[1].startswith("auth.")] == [("console", "auth.login_failed", "user/an")] * 3 + [
-        ("console", "auth.blocked", "user/an")
-    ]
+    failed, blocked = ("console", "auth.login_failed", "user/an"), ("console", "auth.blocked", "user/an")
+    assert [a for a in _audit(dsn) if a[1].startswith("auth.")] == [failed] * 3 + [blocked, failed]
 
 
 def test_users_list_shows_a_limited_name(cli: CliRunner, dsn: str) -> None:
