@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import psycopg
@@ -147,3 +148,19 @@ def test_user_name_and_password_checks(dsn: str) -> None:
         with pytest.raises(UserError, match="NUL"):
             create_user(conn, "ab", "long enough\x00pw", "viewer")
         assert list_users(conn) == []
+
+
+def test_concurrent_guesses_get_no_more_tries_than_serial_ones(dsn: str) -> None:
+    limits = Limits(per_source=100, per_user=3, window_s=600)
+    with psycopg.connect(dsn) as conn:
+        create_user(conn, "an", "right password", "viewer")
+
+    def guess(i: int) -> bool:
+        with psycopg.connect(dsn) as conn:  # each guess its own connection, as in separate API processes
+            return verify_login(conn, "an", f"guess {i}", 1_800_000_000.0, f"10.0.1.{i}", limits).blocked is not None
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(guess, range(8)))
+    with psycopg.connect(dsn) as conn:
+        (tried,) = conn.execute("SELECT count(*) FROM auth_failures WHERE subject = 'an'").fetchone()  # type: ignore[misc]
+    assert tried == 3  # the name's limit, however the 8 interleave
