@@ -94,6 +94,9 @@ def test_keys_create_with_expiry(cli: CliRunner, dsn: str) -> None:
     assert abs(first.timestamp() - (before + 30 * 86400)) < 60
     assert second == datetime(2030, 1, 1, tzinfo=UTC)
     assert "\t2030-01-01T00:00:00Z\tactive\t-" in cli.invoke(app, ["keys", "list"]).output
+    with psycopg.connect(dsn) as conn:
+        conn.execute("UPDATE api_keys SET expires_at = '2026-01-01T00:00:00Z' WHERE id = 1")
+    assert "\t2026-01-01T00:00:00Z\texpired\t-" in cli.invoke(app, ["keys", "list"]).output
     for expires, message in [
         ("soon", "expires: 'soon' is neither a duration such as 90m, 12h or 30d nor an RFC 3339 time"),
         ("2020-01-01T00:00:00Z", "expires: '2020-01-01T00:00:00Z' is in the past"),
