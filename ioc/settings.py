@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # supervisor turns it off in all but one ingest process.
     mqtt_sys_samples: bool = True
     mqtt_broker_entity: str = Field("mqtt-broker", pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
+    # Contract section 11: the accounts `ioc devices credentials` printed, for probes that speak for many
+    # entities (each connection logs in with its entity's account instead of IOC_MQTT_URL's).
+    mqtt_credentials_file: Path | None = None
 
     # Processes (contract section 11): ingest processes under `ioc run`; 0 means one per core beyond
     # the first, at least one. Peer URLs are set by the supervisor for the API process, whose /readyz

@@ -24,6 +24,7 @@ from ioc.devices import (
     verify,
 )
 from ioc.devices.credentials import write_atomically
+from ioc.devices.credentials_file import CredentialsFileError, parse_credentials
 from ioc.inventory import parse_inventory
 from ioc.settings import MqttTarget
 from tests.service_process import ioc
@@ -202,3 +203,18 @@ def test_the_command_names_what_is_wrong(tmp_path: Path) -> None:
 def test_a_device_username_goes_in_a_url_percent_encoded() -> None:
     target = MqttTarget.from_url("mqtts://kiosk%2Fkiosk-pv-01:p%40ss@broker.example")
     assert (target.username, target.password, target.port) == ("kiosk/kiosk-pv-01", "p@ss", 8883)
+
+
+def test_the_printed_lines_read_back_as_accounts_and_bad_ones_are_named() -> None:
+    text = "# from ioc devices credentials\nioc ioc pw0\nkiosk/kiosk-pv-01 kiosk/kiosk-pv-01 pw1\n\n"
+    assert parse_credentials(text, "c.txt") == {
+        "ioc": ("ioc", "pw0"), "kiosk/kiosk-pv-01": ("kiosk/kiosk-pv-01", "pw1"),
+    }  # fmt: skip
+    for bad, message in (
+        ("kiosk/a kiosk/a", "c.txt:1: not a `kind/id username password` line"),
+        ("robot/a robot/a pw", "c.txt:1: unknown kind 'robot' (expected one of kiosk, link, service)"),
+        ("kiosk/a kiosk/a pw\nkiosk/a kiosk/a pw2", "c.txt:2: kiosk/a appears twice"),
+    ):
+        with pytest.raises(CredentialsFileError) as exc:
+            parse_credentials(bad, "c.txt")
+        assert str(exc.value) == message

@@ -30,6 +30,7 @@ def credentials(
     from ioc.cli import settings_or_exit  # not at the top: ioc.cli imports this module
     from ioc.devices.accounts import AccountError, accounts_for
     from ioc.devices.credentials import ACL_FILE, PASSWD_FILE, issue
+    from ioc.devices.credentials_file import format_line
     from ioc.devices.passwords import PasswordFileError
     from ioc.inventory import InventoryError, read_inventory
 
@@ -49,7 +50,7 @@ def credentials(
         typer.echo(f"error: {out}: {exc.strerror or exc}", err=True)
         raise typer.Exit(1) from None
     for account, password in issued.passwords:
-        typer.echo(f"{account.ref} {account.username} {password}")
+        typer.echo(format_line(account.ref, account.username, password))
     new = len(issued.passwords) - len(issued.rotated)
     summary = f"{len(accounts)} accounts: {new} new, {len(issued.rotated)} rotated, {len(issued.kept)} unchanged"
     if issued.removed:

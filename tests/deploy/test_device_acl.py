@@ -34,7 +34,8 @@ sites:
 entities:
   - {kind: kiosk, id: kiosk-a, name: "Kiosk A", site: xa-a, interval_s: 10}
   - {kind: kiosk, id: kiosk-b, name: "Kiosk B", site: xa-a, interval_s: 10}
-  - {kind: link, id: wan-a, name: "Đường truyền xã A", site: xa-a}
+  - {kind: link, id: wan-a, name: "Đường truyền xã A", site: xa-a, target: 127.0.0.1, method: tcp, port: 9}
+  - {kind: service, id: portal, name: "Cổng DVC", site: xa-a, url: "http://127.0.0.1:9/", timeout_s: 1}
 """
 NOT_AUTHORIZED = 0x87
 OWN_TOPICS = [f"{P}/{family}/kiosk/kiosk-a" for family in ("metrics", "lp", "status", "events")]
@@ -161,8 +162,9 @@ def drain(c: Client, until: tuple[str, bytes], timeout: float = 10) -> list[tupl
 def test_the_printed_accounts_are_the_service_and_one_per_entity(setup: Setup) -> None:
     assert {ref: username for ref, (username, _) in setup.accounts.items()} == {
         "ioc": "ioc", "kiosk/kiosk-a": "kiosk/kiosk-a", "kiosk/kiosk-b": "kiosk/kiosk-b", "link/wan-a": "link/wan-a",
+        "service/portal": "service/portal",
     }  # fmt: skip
-    assert len({password for _, password in setup.accounts.values()}) == 4
+    assert len({password for _, password in setup.accounts.values()}) == 5
 
 
 def test_a_kiosk_publishes_its_own_topics_and_none_of_anothers(setup: Setup) -> None:
@@ -261,6 +263,35 @@ def test_rotation_refuses_the_old_password_after_a_reload_and_keeps_the_others(s
         assert drain(service, (topic, PAYLOADS["metrics"])) == [(topic, PAYLOADS["metrics"])]
         device.close()
     service.close()
+
+
+def test_a_probe_logs_each_entity_in_with_its_own_account(setup: Setup) -> None:
+    service = service_reader(setup)
+    lines = [f"{ref} {username} {password}" for ref, (username, password) in setup.accounts.items()]
+    (setup.dir / "credentials.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    env = dict(setup.env, IOC_MQTT_URL=f"mqtt://127.0.0.1:{setup.broker.port}",
+               IOC_MQTT_CREDENTIALS_FILE=str(setup.dir / "credentials.txt"))  # fmt: skip
+    done = ioc(env, "probe", "all", "--inventory", str(setup.dir / "inventory.yaml"), "--once")
+    assert done.returncode == 0, done.stderr
+    got: dict[str, list[bytes]] = {}
+    deadline = time.monotonic() + 10
+    while sum(len(v) for v in got.values()) < 6:  # online, one round of metrics, offline: for each of two
+        topic, payload = service.received.get(timeout=max(0.1, deadline - time.monotonic()))
+        got.setdefault(topic, []).append(payload)
+    assert got.keys() == {f"{P}/{family}/{ref}" for family in ("status", "metrics") for ref in
+                          ("link/wan-a", "service/portal")}  # fmt: skip
+    assert got[f"{P}/status/link/wan-a"] == [b"online", b"offline"] == got[f"{P}/status/service/portal"]
+    assert json.loads(got[f"{P}/metrics/link/wan-a"][0])["metrics"]["up"] == 1  # a refused connect answers
+    service.close()
+
+    # A file that lacks an account for an entity probed is refused before anything connects.
+    username, password = setup.accounts["link/wan-a"]
+    (setup.dir / "some.txt").write_text(f"link/wan-a {username} {password}\n", encoding="utf-8")
+    short = ioc(dict(env, IOC_MQTT_CREDENTIALS_FILE=str(setup.dir / "some.txt")),
+                "probe", "all", "--inventory", str(setup.dir / "inventory.yaml"), "--once")  # fmt: skip
+    assert (short.returncode, short.stderr.strip()) == (
+        2, f"error: IOC_MQTT_CREDENTIALS_FILE ({setup.dir}/some.txt): no account for service/portal"
+    )  # fmt: skip
 
 
 def test_ingest_with_the_service_account_stores_the_kiosks_samples_and_dead_letters_nothing(
