@@ -18,9 +18,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from collectors.ingest.mqtt_source import BROKER_FIGURES
-from ioc.inventory import Inventory
+if TYPE_CHECKING:  # importing the inventory brings the store's modules, which `ioc --help` need not load
+    from ioc.inventory import Inventory
 
 SERVICE_REF = "ioc"  # how the service's account is named on the command line and in the printed lines
 DEFAULT_SERVICE_USERNAME = "ioc"
@@ -52,6 +53,9 @@ def device_account(kind: str, entity: str, prefix: str) -> Account:
 def service_account(prefix: str, username: str = DEFAULT_SERVICE_USERNAME) -> Account:
     if not _USERNAME_RE.match(username):
         raise AccountError(f"--service-user: {username!r} does not match {_USERNAME_RE.pattern}")
+    # Here, not at the top: importing ingest takes a third of a second, which every `ioc` command would pay.
+    from collectors.ingest.mqtt_source import BROKER_FIGURES
+
     return Account(SERVICE_REF, username, read=(f"{prefix}/#", *BROKER_FIGURES))
 
 
