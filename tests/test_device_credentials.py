@@ -4,6 +4,7 @@ accounts, the files' modes. Against the real broker: tests/deploy/test_device_ac
 from __future__ import annotations
 
 import base64
+import fcntl
 import grp
 import os
 import shutil
@@ -18,6 +19,7 @@ from ioc.devices import (
     PasswordFileError,
     accounts_for,
     hash_password,
+    issue,
     parse_password_file,
     plan,
     render_acl,
@@ -218,3 +220,18 @@ def test_the_printed_lines_read_back_as_accounts_and_bad_ones_are_named() -> Non
         with pytest.raises(CredentialsFileError) as exc:
             parse_credentials(bad, "c.txt")
         assert str(exc.value) == message
+
+
+def test_two_runs_on_one_folder_do_not_overlap(tmp_path: Path) -> None:
+    out = tmp_path / "mq"
+    out.mkdir()
+    accounts = accounts_for(inventory(), "ioc/v1")
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another run, in the middle of its writing
+        with pytest.raises(AccountError, match=r"another `ioc devices credentials` is writing there"):
+            issue(accounts, out, source="inventory.yaml")
+    finally:
+        os.close(fd)
+    assert list(out.iterdir()) == []
+    assert len(issue(accounts, out, source="inventory.yaml").passwords) == 3

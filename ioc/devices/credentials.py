@@ -8,10 +8,12 @@ new passwords are returned, to be printed once; the files hold nothing but hashe
 
 from __future__ import annotations
 
+import fcntl
 import grp
 import os
 import tempfile
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,15 +77,31 @@ def issue(
 ) -> Issued:
     """Write `out/acl` and `out/passwd` for these accounts, keeping the hashes already in `out/passwd`."""
     accounts = list(accounts)
-    passwd = out / PASSWD_FILE
-    existing = parse_password_file(passwd.read_text(encoding="utf-8"), str(passwd)) if passwd.exists() else {}
-    entries, issued = plan(accounts, existing, rotate, make_password=make_password)
+    plan(accounts, {}, rotate, make_password=lambda: "")  # refuses an unknown --rotate before anything is made
     gid = resolve_group(group) if group is not None else None
     out.mkdir(parents=True, exist_ok=True)
-    # The ACL first: a block for an account that cannot log in yet is harmless.
-    write_atomically(out / ACL_FILE, render_acl(accounts, source), gid)
-    write_atomically(passwd, render_password_file(entries), gid)
+    passwd = out / PASSWD_FILE
+    with _locked(out):
+        existing = parse_password_file(passwd.read_text(encoding="utf-8"), str(passwd)) if passwd.exists() else {}
+        entries, issued = plan(accounts, existing, rotate, make_password=make_password)
+        # The ACL first: a block for an account that cannot log in yet is harmless.
+        write_atomically(out / ACL_FILE, render_acl(accounts, source), gid)
+        write_atomically(passwd, render_password_file(entries), gid)
     return issued
+
+
+@contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """One run at a time per folder: two at once would each print passwords only one of them wrote."""
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AccountError(f"{out}: another `ioc devices credentials` is writing there; try again") from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def resolve_group(group: str) -> int:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -366,3 +368,57 @@ def _counts(dsn: str) -> dict[str, int]:
     counts["status kiosk-a"] = statuses[0] if statuses else 0
     counts["dead_letters"] = dead[0] if dead else 0
     return counts
+
+
+def test_the_deploy_broker_configuration_takes_the_files_made_for_the_sample_province() -> None:
+    """deploy/mosquitto/mosquitto.conf as shipped (paths and port aside) with the files made for the whole
+    sample province: the broker starts, and its kiosks publish their own topics only."""
+    workdir = Path(tempfile.mkdtemp(prefix="ioc-devcred-deploy-"))
+    workdir.chmod(0o755)
+    (workdir / "data").mkdir(mode=0o777)
+    (workdir / "data").chmod(0o777)
+    group = ["--group", "mosquitto"] if os.geteuid() == 0 else []
+    done = ioc(dict(os.environ), "devices", "credentials", "--inventory", "deploy/examples/province.yaml",
+               "--out", str(workdir), *group)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    accounts = {ref: (username, password) for ref, username, password in map(str.split, done.stdout.splitlines())}
+    kiosks = [ref for ref in accounts if ref.startswith("kiosk/")]
+    assert len(accounts) > 100 and len(kiosks) > 2
+    port = free_port()
+    conf = Path("deploy/mosquitto/mosquitto.conf").read_text(encoding="utf-8")
+    conf = conf.replace("/mosquitto/config/", f"{workdir}/").replace("/mosquitto/data/", f"{workdir}/data/")
+    conf = re.sub(r"^listener 1883$", f"listener {port} 127.0.0.1", conf, flags=re.M)
+    (workdir / "mosquitto.conf").write_text(conf.replace("log_dest stdout", "log_dest stderr"), encoding="utf-8")
+    broker = Broker(workdir)
+    broker.port = port
+    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    broker.proc = subprocess.Popen([exe, "-c", str(workdir / "mosquitto.conf")], stderr=subprocess.PIPE)
+    try:
+        _wait_listening(broker)
+        setup = Setup(workdir, dict(os.environ), accounts, broker)
+        service = service_reader(setup)
+        first, second = kiosks[0], kiosks[1]
+        device = login(setup, first, will=f"{P}/status/{first}")
+        assert device.publish(f"{P}/metrics/{second}", PAYLOADS["metrics"]).value == NOT_AUTHORIZED
+        own = (f"{P}/metrics/{first}", PAYLOADS["metrics"])
+        assert device.publish(*own).value == 0
+        assert [m for m in drain(service, own) if not m[0].startswith("$SYS/")] == [own]
+        device.close()
+        service.close()
+    finally:
+        broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _wait_listening(broker: Broker) -> None:
+    assert broker.proc is not None
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", broker.port), timeout=0.2).close()
+            return
+        except OSError:
+            if broker.proc.poll() is not None:
+                raise AssertionError(f"mosquitto refused the configuration: {broker.proc.stderr.read()!r}") from None  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "mosquitto did not start listening"
+            time.sleep(0.05)
