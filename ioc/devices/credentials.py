@@ -44,12 +44,7 @@ def plan(
 ) -> tuple[dict[str, str], Issued]:
     """The new password file's entries (username -> hash) and what changed."""
     accounts = list(accounts)
-    refs = {a.ref for a in accounts}
-    for ref in rotate:
-        if ref not in refs:
-            raise AccountError(
-                f"--rotate {ref}: no such account (a kind/id of the inventory, or {SERVICE_REF!r} for the service)"
-            )
+    check_rotate(accounts, rotate)
     issued = Issued()
     entries: dict[str, str] = {}
     for account in accounts:
@@ -66,6 +61,15 @@ def plan(
     return entries, issued
 
 
+def check_rotate(accounts: Iterable[Account], rotate: Collection[str]) -> None:
+    refs = {a.ref for a in accounts}
+    for ref in sorted(rotate):
+        if ref not in refs:
+            raise AccountError(
+                f"--rotate {ref}: no such account (a kind/id of the inventory, or {SERVICE_REF!r} for the service)"
+            )
+
+
 def issue(
     accounts: Iterable[Account],
     out: Path,
@@ -77,7 +81,7 @@ def issue(
 ) -> Issued:
     """Write `out/acl` and `out/passwd` for these accounts, keeping the hashes already in `out/passwd`."""
     accounts = list(accounts)
-    plan(accounts, {}, rotate, make_password=lambda: "")  # refuses an unknown --rotate before anything is made
+    check_rotate(accounts, rotate)  # before anything is made
     gid = resolve_group(group) if group is not None else None
     out.mkdir(parents=True, exist_ok=True)
     passwd = out / PASSWD_FILE
