@@ -296,6 +296,22 @@ def test_a_probe_logs_each_entity_in_with_its_own_account(setup: Setup) -> None:
     )  # fmt: skip
 
 
+def test_the_simulator_publishes_for_each_entity_with_its_own_account(setup: Setup) -> None:
+    service = service_reader(setup)
+    lines = [f"{ref} {username} {password}" for ref, (username, password) in setup.accounts.items()]
+    (setup.dir / "credentials.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    env = dict(setup.env, IOC_MQTT_URL=f"mqtt://127.0.0.1:{setup.broker.port}",
+               IOC_MQTT_CREDENTIALS_FILE=str(setup.dir / "credentials.txt"))  # fmt: skip
+    done = ioc(env, "simulate", "--inventory", str(setup.dir / "inventory.yaml"), "--duration", "60", "--speed", "60")
+    assert done.returncode == 0, done.stderr
+    published = int(done.stdout.split("published ")[1].split()[0])
+    got = [service.received.get(timeout=5) for _ in range(published)]  # every message, none refused
+    assert {topic.split("/", 3)[3] for topic, _ in got} == {"kiosk/kiosk-a", "kiosk/kiosk-b", "link/wan-a",
+                                                             "service/portal"}  # fmt: skip
+    assert service.received.empty()
+    service.close()
+
+
 def test_ingest_with_the_service_account_stores_the_kiosks_samples_and_dead_letters_nothing(
     setup: Setup, dsn: str
 ) -> None:
