@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from ioc import account_commands
+from ioc.devices.command import devices_app
 from ioc.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="IOC monitoring service")
@@ -31,6 +32,7 @@ app.add_typer(routes_app, name="routes")
 app.add_typer(notify_app, name="notify")
 report_app = typer.Typer(no_args_is_help=True, help="Reports from the store (contract section 9)")
 app.add_typer(report_app, name="report")
+app.add_typer(devices_app, name="devices")
 
 
 def settings_or_exit() -> Settings:

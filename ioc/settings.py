@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AnyUrl, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # supervisor turns it off in all but one ingest process.
     mqtt_sys_samples: bool = True
     mqtt_broker_entity: str = Field("mqtt-broker", pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
+    # Contract section 11: the accounts `ioc devices credentials` printed, for probes that speak for many
+    # entities (each connection logs in with its entity's account instead of IOC_MQTT_URL's).
+    mqtt_credentials_file: Path | None = None
 
     # Processes (contract section 11): ingest processes under `ioc run`; 0 means one per core beyond
     # the first, at least one. Peer URLs are set by the supervisor for the API process, whose /readyz
@@ -207,8 +210,9 @@ class MqttTarget:
             host=parts.hostname or "127.0.0.1",
             port=parts.port or (8883 if tls else 1883),
             tls=tls,
-            username=parts.username,
-            password=parts.password,
+            # Percent-decoded: a device's username `kiosk/kiosk-pv-01` is written `kiosk%2Fkiosk-pv-01` in a URL.
+            username=unquote(parts.username) if parts.username is not None else None,
+            password=unquote(parts.password) if parts.password is not None else None,
         )
 
 
