@@ -43,9 +43,9 @@ def wait_listening(port: int, proc: subprocess.Popen, what: str, timeout: float 
 
 
 class Broker:
-    """Mosquitto with deploy/mosquitto/mosquitto.conf and its device listener's ACL (acl.example, plus the
-    simulator's account); only the listener, the paths and the log destination are changed, the probe
-    listener is left out, and the password file is made for the two accounts the bench uses."""
+    """Mosquitto with deploy/mosquitto/mosquitto.conf and its pattern ACL (acl.example, plus the simulator's
+    account); only the listener, the paths and the log destination are changed, and the password file
+    is made for the two accounts the bench uses."""
 
     def __init__(self, workdir: Path):
         self.workdir = workdir / "broker"
@@ -59,12 +59,8 @@ class Broker:
 
     def conf_text(self) -> str:
         lines = []
-        skipping = False
         for line in (ROOT / "deploy/mosquitto/mosquitto.conf").read_text().splitlines():
             key = line.split(" ", 1)[0]
-            skipping = line == "listener 1884" or (skipping and line != "")
-            if skipping:
-                continue
             if key == "listener":
                 line = f"listener {self.port} 127.0.0.1"
             elif key == "password_file":

@@ -50,9 +50,7 @@ def interpolated(value: str, env: dict[str, str] | None = None) -> str:
 
 def mqtt_url(service: dict) -> tuple[str | None, int | None, str | None]:
     """Host, port and username of a service's IOC_MQTT_URL, with compose's defaults filled in."""
-    parts = urlsplit(
-        interpolated(service["environment"]["IOC_MQTT_URL"], {"IOC_MQTT_USERNAME": "", "IOC_PROBE_MQTT_USERNAME": ""})
-    )
+    parts = urlsplit(interpolated(service["environment"]["IOC_MQTT_URL"], {"IOC_MQTT_USERNAME": ""}))
     return parts.hostname, parts.port, parts.username
 
 
@@ -121,7 +119,7 @@ def test_roles_images_and_mounts(compose: dict) -> None:
     mounts = mount_targets(services["grafana"])
     assert mounts["/etc/grafana/provisioning"] == "./grafana/provisioning"
     assert mounts["/var/lib/grafana/dashboards"] == "./grafana/dashboards"
-    for path in ("mosquitto/mosquitto.conf", "mosquitto/acl.example", "mosquitto/probe.acl", "Dockerfile",
+    for path in ("mosquitto/mosquitto.conf", "mosquitto/acl.example", "Dockerfile",
                  "ioc.env.example", "prometheus/prometheus.yml", "alertmanager/alertmanager.yml",
                  "emqx/emqx.conf", "emqx/acl.conf", "README.md"):  # fmt: skip
         assert (DEPLOY / path).is_file(), path
@@ -303,16 +301,16 @@ def test_the_broker_reads_the_files_compose_mounts(compose: dict) -> None:
     assert mounts["/mosquitto/config/acl"] == "./mosquitto/acl"
     listeners = [int(p) for p in re.findall(r"^listener (\d+)$", conf, flags=re.M)]
     published = {int(p.split(":")[-1]) for p in compose["services"]["mosquitto"]["ports"]}
-    assert listeners == [1883, 1884] and published == {1883}, "the probe listener stays inside compose"
-    # The service logs in on the device listener, the probe on its own.
+    assert listeners == [1883] and published == {1883}
+    # The service logs in as its account; the probe gives only the address (each entity has its own).
     for name, service in ioc_services(compose).items():
         if "IOC_MQTT_URL" in service.get("environment", {}):
-            expected = ("broker", 1884, "ioc-probe") if name == "probe" else ("broker", 1883, "ioc")
+            expected = ("broker", 1883, None) if name == "probe" else ("broker", 1883, "ioc")
             assert mqtt_url(service) == expected, name
     assert "broker" in compose["services"]["mosquitto"]["networks"]["default"]["aliases"]
-    assert (DEPLOY / "mosquitto" / "probe.acl").read_text(encoding="utf-8").count("user ioc-probe") == 1
-    for generated in ("passwd", "acl", "probe.passwd"):
-        assert f"deploy/mosquitto/{generated}\n" in Path(".gitignore").read_text(encoding="utf-8"), generated
+    ignored = Path(".gitignore").read_text(encoding="utf-8")
+    for generated in ("mosquitto/passwd", "mosquitto/acl", "credentials.txt", "probe-credentials.txt"):
+        assert f"deploy/{generated}\n" in ignored, generated
 
 
 def test_the_probe_container_mirrors_the_systemd_unit(compose: dict) -> None:
@@ -322,6 +320,8 @@ def test_the_probe_container_mirrors_the_systemd_unit(compose: dict) -> None:
     assert probe["command"] == exec_start.split()
     inventory = probe["command"][probe["command"].index("--inventory") + 1]
     assert inventory in mount_targets(probe)
+    # Each entity it speaks for logs in with its own account, from the lines `ioc devices credentials` printed.
+    assert mount_targets(probe)[probe["environment"]["IOC_MQTT_CREDENTIALS_FILE"]] == "./probe-credentials.txt"
     assert "IOC_DATABASE_URL" not in probe["environment"], "the probe publishes; it needs no store"
 
 
@@ -329,7 +329,6 @@ def test_emqx_takes_the_brokers_place(compose: dict) -> None:
     emqx = load("compose.emqx.yaml")["services"]
     assert emqx["mosquitto"]["profiles"], "the override switches mosquitto off"
     assert "broker" in emqx["emqx"]["networks"]["default"]["aliases"]
-    assert mqtt_url(emqx["probe"]) == ("broker", 1883, "ioc-probe")
     # Nothing that stays on may need the switched-off mosquitto to start.
     for name, service in compose["services"].items():
         needs = service.get("depends_on", {})
@@ -340,7 +339,7 @@ def test_emqx_takes_the_brokers_place(compose: dict) -> None:
     for path in re.findall(r'(?:bootstrap_file|path) = "(etc/[^"]+)"', conf):
         assert f"/opt/emqx/{path}" in mounts, path
     acl = (DEPLOY / "emqx" / "acl.conf").read_text(encoding="utf-8")
-    assert acl.rstrip().endswith("{deny, all}.") and '{username, "ioc"}' in acl and '{username, "ioc-probe"}' in acl
+    assert acl.rstrip().endswith("{deny, all}.") and '{username, "ioc"}' in acl and "${username}" in acl
 
 
 def _docker_compose() -> list[str] | None:
@@ -355,14 +354,13 @@ def _compose_copy(tmp_path: Path) -> Path:
     shutil.copytree(DEPLOY, tmp_path / "deploy")
     deploy = tmp_path / "deploy"
     env = (DEPLOY / "ioc.env.example").read_text(encoding="utf-8")
-    for var in ("IOC_DB_PASSWORD", "IOC_GRAFANA_DB_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "IOC_MQTT_PASSWORD",
-                "IOC_PROBE_MQTT_PASSWORD"):  # fmt: skip
+    for var in ("IOC_DB_PASSWORD", "IOC_GRAFANA_DB_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "IOC_MQTT_PASSWORD"):
         env = env.replace(f"\n{var}=\n", f"\n{var}=test-{var.lower()}\n")
     env = env.replace("# EMQX_NODE_COOKIE=", "EMQX_NODE_COOKIE=test-cookie")
     (deploy / "ioc.env").write_text(env, encoding="utf-8")
     (deploy / ".env").write_text(env, encoding="utf-8")
     shutil.copy(DEPLOY / "examples" / "province.yaml", deploy / "inventory.yaml")
-    for name in ("mosquitto/passwd", "mosquitto/acl", "mosquitto/probe.passwd", "emqx/users.csv"):
+    for name in ("mosquitto/passwd", "mosquitto/acl", "probe-credentials.txt", "emqx/users.csv"):
         (deploy / name).touch()
     return deploy
 
@@ -383,3 +381,13 @@ def test_docker_compose_config_where_the_plugin_exists(tmp_path: Path) -> None:
         [*command, "-f", "compose.yaml", "config", "-q"], cwd=deploy, capture_output=True, text=True
     )
     assert missing.returncode != 0 and "set IOC_DB_PASSWORD" in missing.stderr
+
+
+def test_the_guide_covers_every_step(compose: dict) -> None:
+    guide = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    for needed in ("/d/ioc-overview?kiosk", "/readyz", "devices credentials",
+                   "probe-credentials.txt", "--profile alertmanager", "compose.emqx.yaml", "$share/",
+                   "pg_dump", "ioc.env.example", "ingest-3"):  # fmt: skip
+        assert needed in guide, needed
+    for name in compose["services"]:
+        assert f"`{name}`" in guide or name.startswith("ingest-"), name

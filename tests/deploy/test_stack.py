@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -34,8 +34,6 @@ def _engine() -> list[str]:
     info = subprocess.run([command[0], "info"], capture_output=True, text=True)
     if info.returncode != 0:
         pytest.skip(f"no docker engine here (`docker info`: {info.stderr.strip().splitlines()[-1]})")
-    if shutil.which("mosquitto_passwd") is None:
-        pytest.skip("mosquitto_passwd is not installed (needed to make the broker accounts)")
     return command
 
 
@@ -44,16 +42,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[str],
     command = _engine()
     deploy = _compose_copy(tmp_path_factory.mktemp("stack"))
     env = dict(re.findall(r"^([A-Z_]+)=(.*)$", (deploy / "ioc.env").read_text(encoding="utf-8"), flags=re.M))
-    # The accounts a site makes: the service's (as `ioc devices credentials` would, by pattern here) and
-    # the probe's.
-    shutil.copy(DEPLOY / "mosquitto" / "acl.example", deploy / "mosquitto" / "acl")
-    accounts = (
-        ("passwd", env["IOC_MQTT_USERNAME"], env["IOC_MQTT_PASSWORD"]),
-        ("probe.passwd", env["IOC_PROBE_MQTT_USERNAME"], env["IOC_PROBE_MQTT_PASSWORD"]),
-    )
-    for file, user, password in accounts:
-        subprocess.run(["mosquitto_passwd", "-b", str(deploy / "mosquitto" / file), user, password], check=True)
-        (deploy / "mosquitto" / file).chmod(0o644)
+    # The accounts a site makes (deploy/README.md step 3), through the command it uses.
+    made = subprocess.run([sys.executable, "-m", "ioc", "devices", "credentials", "--inventory",
+                           str(deploy / "inventory.yaml"), "--out", str(deploy / "mosquitto")],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    if made.returncode != 0 and "No such command" in made.stderr:
+        pytest.skip("`ioc devices credentials` is not in this tree")
+    assert made.returncode == 0, made.stderr
+    lines = made.stdout.splitlines()
+    service_password = next(line.split()[2] for line in lines if line.startswith("ioc "))
+    probed = [line for line in lines if line.startswith(("service/", "link/"))]
+    (deploy / "probe-credentials.txt").write_text("\n".join(probed) + "\n", encoding="utf-8")
+    for path in (deploy / "mosquitto" / "passwd", deploy / "mosquitto" / "acl", deploy / "probe-credentials.txt"):
+        path.chmod(0o644)  # the broker's and the probe's users differ from this test's
+    for file in ("ioc.env", ".env"):
+        text = (deploy / file).read_text(encoding="utf-8")
+        (deploy / file).write_text(re.sub(r"^IOC_MQTT_PASSWORD=.*$", f"IOC_MQTT_PASSWORD={service_password}", text,
+                                          flags=re.M), encoding="utf-8")  # fmt: skip
     (deploy / "compose.test.yaml").write_text(NO_HOST_PORTS, encoding="utf-8")
     project = f"ioc-test-{uuid.uuid4().hex[:8]}"
     base = [*command, "-p", project, "-f", "compose.yaml", "-f", "compose.test.yaml"]
