@@ -127,7 +127,7 @@ def test_roles_images_and_mounts(compose: dict) -> None:
 
 def test_every_variable_of_the_provisioning_is_given_to_grafana(compose: dict) -> None:
     named: set[str] = set()
-    for path in sorted((DEPLOY / "grafana" / "provisioning").rglob("*.yaml")):
+    for path in sorted(p for p in (DEPLOY / "grafana" / "provisioning").rglob("*") if p.suffix in (".yaml", ".yml")):
         # Grafana expands $VAR and ${VAR} in provisioning files from its environment ($$ is a literal $).
         text = re.sub(r"^\s*#.*$", "", path.read_text(encoding="utf-8"), flags=re.M).replace("$$", "")
         named |= {a or b for a, b in re.findall(r"\$\{(\w+)\}|\$(\w+)", text)}
