@@ -343,10 +343,16 @@ def test_emqx_takes_the_brokers_place(compose: dict) -> None:
 
 
 def _docker_compose() -> list[str] | None:
+    """`docker compose` (the plugin), else a standalone Compose v2 `docker-compose`; None if neither."""
     docker = shutil.which("docker")
-    if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
-        return None
-    return [docker, "compose"]
+    if docker is not None and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        return [docker, "compose"]
+    standalone = shutil.which("docker-compose")
+    if standalone is not None:
+        version = subprocess.run([standalone, "version"], capture_output=True, text=True)
+        if version.returncode == 0 and "version v2." in version.stdout:  # not the Python Compose v1
+            return [standalone]
+    return None
 
 
 def _compose_copy(tmp_path: Path) -> Path:
@@ -368,7 +374,7 @@ def _compose_copy(tmp_path: Path) -> Path:
 def test_docker_compose_config_where_the_plugin_exists(tmp_path: Path) -> None:
     command = _docker_compose()
     if command is None:
-        pytest.skip("the docker compose plugin is not installed here (`docker compose version` fails)")
+        pytest.skip("no Docker Compose v2 here (`docker compose version` fails, no standalone docker-compose v2)")
     deploy = _compose_copy(tmp_path)
     variants = (["-f", "compose.yaml"], ["-f", "compose.yaml", "--profile", "alertmanager"],
                 ["-f", "compose.yaml", "-f", "compose.emqx.yaml"])  # fmt: skip

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import uuid
@@ -30,8 +31,11 @@ NO_HOST_PORTS = """services:
 def _engine() -> list[str]:
     command = _docker_compose()
     if command is None:
-        pytest.skip("the docker compose plugin is not installed here (`docker compose version` fails)")
-    info = subprocess.run([command[0], "info"], capture_output=True, text=True)
+        pytest.skip("no Docker Compose v2 here (`docker compose version` fails, no standalone docker-compose v2)")
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("no docker client here")
+    info = subprocess.run([docker, "info"], capture_output=True, text=True)
     if info.returncode != 0:
         pytest.skip(f"no docker engine here (`docker info`: {info.stderr.strip().splitlines()[-1]})")
     return command
