@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ioc import account_commands
+from ioc import account_commands, health_check
 from ioc.devices.command import devices_app
 from ioc.settings import Settings, SettingsError, load_settings
 
@@ -33,6 +33,7 @@ app.add_typer(notify_app, name="notify")
 report_app = typer.Typer(no_args_is_help=True, help="Reports from the store (contract section 9)")
 app.add_typer(report_app, name="report")
 app.add_typer(devices_app, name="devices")
+health_check.add_health_command(app)
 
 
 def settings_or_exit() -> Settings:
