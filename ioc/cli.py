@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ioc import account_commands
+from ioc import account_commands, ingest_commands
 from ioc.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="IOC monitoring service")
@@ -31,6 +31,7 @@ app.add_typer(routes_app, name="routes")
 app.add_typer(notify_app, name="notify")
 report_app = typer.Typer(no_args_is_help=True, help="Reports from the store (contract section 9)")
 app.add_typer(report_app, name="report")
+app.add_typer(ingest_commands.ingest_app, name="ingest")
 
 
 def settings_or_exit() -> Settings:

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     # supervisor turns it off in all but one ingest process.
     mqtt_sys_samples: bool = True
     mqtt_broker_entity: str = Field("mqtt-broker", pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
+    # Ingest members (contract section 11): a member not seen for this long is drained by another.
+    ingest_member_gone_s: float = Field(120.0, ge=2, le=7 * 24 * 3600)
 
     # Processes (contract section 11): ingest processes under `ioc run`; 0 means one per core beyond
     # the first, at least one. Peer URLs are set by the supervisor for the API process, whose /readyz
