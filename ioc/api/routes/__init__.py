@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 # Each module defines `router`, an APIRouter whose paths are relative to /api/v1.
 ROUTER_MODULES = ("entities", "agencies", "alerts", "silences", "inventory", "audit", "dead_letters", "events")
+ROUTER_MODULES = (*ROUTER_MODULES, "ingest_members")  # contract section 11
 
 
 def include_routes(app: FastAPI) -> None:
