@@ -14,6 +14,7 @@ import logging
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,9 +56,11 @@ def drain_member(
     stall_s: float = 30.0,
     connect_timeout_s: float = 10.0,
     still_gone_s: float | None = None,
+    cancel: threading.Event | None = None,
 ) -> DrainResult | None:
     """Drain one member's session. Raises MemberBusy when its lock is held. With still_gone_s, the member's
-    row is checked again under the lock and None is returned when it was seen within that time."""
+    row is checked again under the lock and None is returned when it was seen within that time. Setting
+    `cancel` stops the drain early, keeping the session (nothing lost; a later drain goes on)."""
     by = by or f"{socket.gethostname()}:{settings.mqtt_client_id}"
     lock = members.MemberLock(settings.database_url, client_id, application_name="ioc-ingest-drain")
     try:
@@ -77,7 +80,7 @@ def drain_member(
         closed = False
         try:
             if service.source.wait_connected(connect_timeout_s):
-                closed = service.leave(quiet_s=quiet_s, stall_s=stall_s)
+                closed = service.leave(quiet_s=quiet_s, stall_s=stall_s, cancel=cancel)
             else:
                 log.error("could not connect to the MQTT broker to drain %r", client_id)
         finally:

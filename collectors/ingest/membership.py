@@ -166,7 +166,7 @@ class IngestMember:
     def _drain(self, member: str, gone_s: float) -> None:
         try:
             log.warning("member %r not seen for %.0f s or more: draining its session", member, gone_s)
-            result = drain_member(self.settings, member, still_gone_s=gone_s)
+            result = drain_member(self.settings, member, still_gone_s=gone_s, cancel=self._stop)
             if result is None:
                 log.info("member %r came back; not draining it", member)
         except MemberBusy:

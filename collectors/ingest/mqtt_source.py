@@ -101,7 +101,7 @@ class MqttSource:
         self.last_received = time.monotonic()
         self.session_present: bool | None = None
         self._unsubscribed = threading.Event()
-        self._unsubscribe_mid: int | None = None
+        self._unsubacks: set[int] = set()  # packet ids of the UNSUBSCRIBEs the broker confirmed
         self._handler = on_message
         self._on_figure = on_broker_figure
         self._generation = 0
@@ -173,10 +173,16 @@ class MqttSource:
         """Leave the shared subscription (and the others); True once the broker confirmed it."""
         if not self._connected.is_set():
             return False
-        self._unsubscribed.clear()
-        with self._lock:
-            _, self._unsubscribe_mid = self.client.unsubscribe(self._topics())
-        return self._unsubscribed.wait(timeout)
+        _, mid = self.client.unsubscribe(self._topics())
+        end = time.monotonic() + timeout
+        # The UNSUBACK may come (in paho's thread) before unsubscribe() even returns: look the id up.
+        while mid not in self._unsubacks:
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            self._unsubscribed.wait(min(left, 0.05))
+            self._unsubscribed.clear()
+        return True
 
     def stop(self, *, end_session: bool = False) -> None:
         """Disconnect; with end_session the broker deletes the session (SessionExpiryInterval 0)."""
@@ -199,8 +205,7 @@ class MqttSource:
         self.session_present = bool(getattr(flags, "session_present", False))
         if self._drain:
             # Another member's session: leave what it subscribed to, receive only what was queued for it.
-            with self._lock:
-                _, self._unsubscribe_mid = client.unsubscribe(self._topics())
+            client.unsubscribe(self._topics())
             self._connected.set()
             log.info(
                 "took over the session of %r (present: %s) to drain it",
@@ -229,8 +234,8 @@ class MqttSource:
                 log.error("the broker refused the subscription: %s", reason)
 
     def _on_unsubscribe(self, client: mqtt.Client, userdata: object, mid: int, reasons: list, props: object) -> None:
-        if mid == self._unsubscribe_mid:
-            self._unsubscribed.set()
+        self._unsubacks.add(mid)
+        self._unsubscribed.set()
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: object, flags: object, reason: ReasonCode, props: object

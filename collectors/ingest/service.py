@@ -128,12 +128,20 @@ class IngestService:
         """Messages received and not yet acknowledged (queued, batched, being written)."""
         return max(self.source.pending, 0)
 
-    def leave(self, *, quiet_s: float = 1.0, stall_s: float = 30.0, deadline_s: float | None = None) -> bool:
+    def leave(
+        self,
+        *,
+        quiet_s: float = 1.0,
+        stall_s: float = 30.0,
+        deadline_s: float | None = None,
+        cancel: threading.Event | None = None,
+    ) -> bool:
         """Stop for good: leave the shared subscription, store and acknowledge everything the session
         holds, then end the session so the broker routes nothing more to it. True when the session was
         ended; False (the session kept, nothing lost, stopped as by stop()) when the broker did not
         confirm the unsubscribe, or messages stayed unacknowledged for stall_s (store away) or past
-        deadline_s. Done means: no message arrived for quiet_s and every received one was acknowledged."""
+        deadline_s, or when `cancel` is set. Done means: no message arrived for quiet_s and every received
+        one was acknowledged."""
         started = time.monotonic()
         deadline = None if deadline_s is None else started + deadline_s
         source = self.source
@@ -150,7 +158,8 @@ class IngestService:
                 progress_at = min(progress_at, now)  # reconnecting: paho restores the session, drain goes on
             if source.pending == 0 and source.connected and now - source.last_received >= quiet_s:
                 break
-            if now - progress_at > stall_s or (deadline is not None and now > deadline):
+            cancelled = cancel is not None and cancel.is_set()
+            if cancelled or now - progress_at > stall_s or (deadline is not None and now > deadline):
                 log.error(
                     "%d messages still unacknowledged after %.1f s; keeping the session (a later drain "
                     "takes them)", source.pending, now - started,

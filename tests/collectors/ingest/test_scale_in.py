@@ -16,7 +16,7 @@ import orjson
 import pytest
 from ingest_helpers import publish_all, publisher, rows, scalar, wait_for
 
-from tests.service_process import IOC, ioc
+from tests.service_process import IOC, ServiceProcess, ioc
 from tests.support import Broker, free_port
 
 P = "ioc/v1"
@@ -245,3 +245,28 @@ def test_drain_of_an_unknown_client_id_ends_its_session(env, dsn):
     assert ioc(env, "ingest", "drain", " ").returncode == 2
     listing = ioc(env, "ingest", "members")
     assert listing.returncode == 0 and "never-registered\tdrained" in listing.stdout
+
+
+def test_under_the_supervisor_a_crash_keeps_the_session_and_the_stop_keeps_one(dsn, broker, env, tmp_path):
+    """`ioc run`: an ingest child killed -9 is restarted with its client id and gets its queued share back;
+    the supervisor's stop (SIGTERM to every child) leaves one member holding its session."""
+    service = ServiceProcess(
+        dict(env, IOC_INGEST_PROCESSES="2", IOC_HTTP_PORT=str(free_port()), IOC_MQTT_CLIENT_ID="ioc-sv",
+             IOC_SPOOL_DIR=str(tmp_path / "spool"))
+    )  # fmt: skip
+    service.start(60)
+    try:
+        for cid in ("ioc-sv", "ioc-sv-1"):
+            wait_for(lambda cid=cid: member_state(dsn, cid) == "live", 30, 0.1)
+        subscribed(dsn, broker.url, 2)
+        pid = scalar(dsn, "SELECT pid FROM ingest_members WHERE client_id = 'ioc-sv-1'")
+        os.kill(pid, signal.SIGKILL)
+        publish_samples(broker.url, time.time() - 100)
+        all_stored_once(dsn, 60)
+        (state, new_pid, drained), = rows(
+            dsn, "SELECT state, pid, drained_messages FROM ingest_members WHERE client_id = 'ioc-sv-1'"
+        )  # fmt: skip
+        assert (state, drained) == ("live", 0) and new_pid != pid
+    finally:
+        out = service.stop(60)
+    assert sorted(r[0] for r in rows(dsn, "SELECT state FROM ingest_members")) == ["kept", "left"], out
