@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 # A member that stops on purpose has this long to leave (the supervisor's grace is 20 s).
 LEAVE_DEADLINE_S = 15.0
+STORE_WAIT_S = 5.0  # at start, how long store errors may delay connecting (the spool takes over)
 _LOCK_WAIT_LOG_S = 10.0
 _LEAVING_LOCK = 0  # second key of the advisory lock that serializes "leave or keep" decisions
 
@@ -56,6 +57,7 @@ class IngestMember:
         self._drainer: threading.Thread | None = None
         self._stale_since: dict[str, float] = {}
         self.left: bool | None = None  # after stop(): True when the session was ended
+        self._registered = False
 
     @property
     def connected(self) -> bool:
@@ -65,24 +67,40 @@ class IngestMember:
         return self.ingest.problems()
 
     def start(self) -> None:
-        self._take_lock()
-        with connect(self.settings.database_url, autocommit=True) as conn:
-            members.register(conn, self.client_id, os.getpid())
+        """Take the member's lock and register, then connect. The store may be away: ingest then starts
+        without (it spools), and the heartbeat takes the lock and registers once the store is back."""
+        if self._take_lock():
+            try:
+                self._register()
+            except psycopg.Error as exc:
+                log.warning("cannot register member %r yet (%s); the heartbeat will", self.client_id, exc)
         self.ingest.start()
         self._thread = threading.Thread(target=self._beat, name="ioc-ingest-member", daemon=True)
         self._thread.start()
 
-    def _take_lock(self) -> None:
-        waited_since = time.monotonic()
+    def _register(self) -> None:
+        assert self.lock.conn is not None
+        members.register(self.lock.conn, self.client_id, os.getpid())
+        self._registered = True
+
+    def _take_lock(self) -> bool:
+        """Wait while another process holds the lock (a drain of this session: never connect meanwhile);
+        give up after STORE_WAIT_S of store errors (False)."""
+        started = time.monotonic()
         logged = 0.0
         while True:
             try:
                 if self.lock.try_acquire():
-                    return
+                    return True
+                busy = True
             except psycopg.Error as exc:
-                log.warning("cannot reach the store to take member %r's lock (%s); retrying", self.client_id, exc)
-            waited = time.monotonic() - waited_since
-            if waited >= logged:
+                busy = False
+                if time.monotonic() - started > STORE_WAIT_S:
+                    log.warning("store unreachable (%s): starting member %r without its lock", exc, self.client_id)
+                    self.lock.close()
+                    return False
+            waited = time.monotonic() - started
+            if busy and waited >= logged:
                 log.warning(
                     "waiting for member %r's lock: another process holds this session (a drain, or a second "
                     "process with the same IOC_MQTT_CLIENT_ID)", self.client_id,
@@ -96,15 +114,21 @@ class IngestMember:
             self._thread.join()
         if self._drainer is not None:
             self._drainer.join()
+        leave = False
         try:
-            leave = self._decide_leave()
+            if self._registered and self.lock.held():
+                leave = self._decide_leave()
+                if not leave:
+                    log.info(
+                        "the last live ingest member keeps its session %r for what comes meanwhile", self.client_id
+                    )
+            else:
+                log.warning("member %r never held its lock in the store: keeping the session", self.client_id)
         except psycopg.Error as exc:
             log.warning("store unreachable when stopping (%s): keeping the session", exc)
-            leave = False
         if leave:
             self.left = self.ingest.leave(deadline_s=LEAVE_DEADLINE_S)
         else:
-            log.info("last live ingest member: keeping session %r for what is published meanwhile", self.client_id)
             self.ingest.stop()
             self.left = False
         if not self.left and leave:
@@ -129,7 +153,10 @@ class IngestMember:
     # -- the member thread: heartbeat, and drain members gone for good --------------------------------
 
     def _beat(self) -> None:
-        while not self._stop.wait(self.interval):
+        # The first beat as soon as the broker connection is up: until then the member does not count as a
+        # live one for the others' "leave or keep" decision.
+        self.ingest.source.wait_connected(self.interval)
+        while not self._stop.is_set():
             try:
                 self._heartbeat()
                 self._look_for_gone()
@@ -139,13 +166,16 @@ class IngestMember:
                 log.warning("member heartbeat failed (%s); retrying", exc)
             except Exception:
                 log.exception("member heartbeat failed")
+            self._stop.wait(self.interval)
 
     def _heartbeat(self) -> None:
         if not self.lock.held() and not self.lock.try_acquire():
-            log.error("member %r lost its lock to another process (a drain of this session?)", self.client_id)
+            log.error("member %r's lock is held by another process (a drain of this session?)", self.client_id)
             return
+        if not self._registered:
+            self._register()
         assert self.lock.conn is not None
-        members.heartbeat(self.lock.conn, self.client_id, self.ingest.backlog)
+        members.heartbeat(self.lock.conn, self.client_id, self.ingest.backlog, self.ingest.connected)
 
     def _look_for_gone(self) -> None:
         assert self.lock.conn is not None

@@ -35,6 +35,7 @@ class Member:
     started_at: datetime
     last_seen: datetime
     state: str
+    connected: bool
     backlog: int
     drained_by: str | None
     drained_messages: int
@@ -50,6 +51,7 @@ class Member:
             "last_seen": self.last_seen.isoformat(),
             "seen_s_ago": round(self.seen_s_ago, 1),
             "state": self.state,
+            "connected": self.connected,
             "backlog": self.backlog,
             "drained_by": self.drained_by,
             "drained_messages": self.drained_messages,
@@ -58,7 +60,7 @@ class Member:
 
 
 _SELECT = """
-SELECT client_id, host, pid, started_at, last_seen, state, backlog, drained_by, drained_messages, ended_at,
+SELECT client_id, host, pid, started_at, last_seen, state, connected, backlog, drained_by, drained_messages, ended_at,
        extract(epoch FROM now() - last_seen)::float8 AS seen_s_ago
 FROM ingest_members
 """
@@ -85,8 +87,9 @@ def stale_members(conn: psycopg.Connection, gone_s: float, exclude: str) -> list
 
 
 def other_live_members(conn: psycopg.Connection, client_id: str, fresh_s: float) -> int:
+    """Members other than this one that run and were connected to the broker within fresh_s."""
     row = conn.execute(
-        "SELECT count(*) FROM ingest_members WHERE state = 'live' AND client_id <> %s"
+        "SELECT count(*) FROM ingest_members WHERE state = 'live' AND connected AND client_id <> %s"
         " AND last_seen >= now() - make_interval(secs => %s)",
         (client_id, fresh_s),
     ).fetchone()
@@ -98,6 +101,8 @@ def set_state(conn: psycopg.Connection, client_id: str, state: str, **fields: ob
     sets = ["state = %(state)s"]
     if state in ("left", "drained", "kept"):
         sets.append("ended_at = now()")
+    if state != "live":
+        sets.append("connected = false")
     if state in ("left", "drained"):
         sets.append("backlog = 0")
     for name in fields:
@@ -166,14 +171,15 @@ def register(conn: psycopg.Connection, client_id: str, pid: int) -> None:
         "INSERT INTO ingest_members (client_id, host, pid, started_at, last_seen, state)"
         " VALUES (%s, %s, %s, now(), now(), 'live')"
         " ON CONFLICT (client_id) DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid,"
-        " started_at = now(), last_seen = now(), state = 'live', backlog = 0, drained_by = NULL,"
+        " started_at = now(), last_seen = now(), state = 'live', connected = false, backlog = 0, drained_by = NULL,"
         " drained_messages = 0, ended_at = NULL",
         (client_id, socket.gethostname(), pid),
     )
 
 
-def heartbeat(conn: psycopg.Connection, client_id: str, backlog: int) -> None:
+def heartbeat(conn: psycopg.Connection, client_id: str, backlog: int, connected: bool = True) -> None:
     conn.execute(
-        "UPDATE ingest_members SET last_seen = now(), backlog = %s, state = 'live' WHERE client_id = %s",
-        (max(backlog, 0), client_id),
+        "UPDATE ingest_members SET last_seen = now(), backlog = %s, connected = %s, state = 'live'"
+        " WHERE client_id = %s",
+        (max(backlog, 0), connected, client_id),
     )

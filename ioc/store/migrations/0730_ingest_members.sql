@@ -15,6 +15,7 @@ CREATE TABLE ingest_members (
     started_at  timestamptz NOT NULL,
     last_seen   timestamptz NOT NULL,
     state       text NOT NULL CHECK (state IN ('live', 'kept', 'left', 'draining', 'drained')),
+    connected   boolean NOT NULL DEFAULT false,  -- to the MQTT broker, at its last heartbeat
     backlog     integer NOT NULL DEFAULT 0 CHECK (backlog >= 0),
     drained_by  text,
     drained_messages bigint NOT NULL DEFAULT 0,
