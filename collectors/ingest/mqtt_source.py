@@ -99,6 +99,7 @@ class MqttSource:
         self._pending = 0  # received on the current connection, not yet acknowledged
         self.acked = 0  # messages acknowledged, over the source's life
         self.last_received = time.monotonic()
+        self.last_acked = 0.0  # monotonic time of the last ack sent
         self.session_present: bool | None = None
         self._unsubscribed = threading.Event()
         self._unsubacks: set[int] = set()  # packet ids of the UNSUBSCRIBEs the broker confirmed
@@ -164,6 +165,7 @@ class MqttSource:
                 self.client.ack(delivery.mid, delivery.qos)
                 self._pending -= 1
                 self.acked += 1
+                self.last_acked = time.monotonic()
         return True
 
     def _topics(self) -> list[str]:

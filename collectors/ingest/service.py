@@ -140,8 +140,8 @@ class IngestService:
         holds, then end the session so the broker routes nothing more to it. True when the session was
         ended; False (the session kept, nothing lost, stopped as by stop()) when the broker did not
         confirm the unsubscribe, or messages stayed unacknowledged for stall_s (store away) or past
-        deadline_s, or when `cancel` is set. Done means: no message arrived for quiet_s and every received
-        one was acknowledged."""
+        deadline_s, or when `cancel` is set. Done means: every received message was acknowledged, and for
+        quiet_s since the UNSUBACK, the last receipt and the last ack, nothing arrived."""
         started = time.monotonic()
         deadline = None if deadline_s is None else started + deadline_s
         source = self.source
@@ -149,14 +149,18 @@ class IngestService:
             log.error("the broker did not confirm leaving the shared subscription; keeping the session")
             self.stop()
             return False
-        last_acked, progress_at = source.acked, time.monotonic()
+        unsubscribed_at = time.monotonic()
+        last_acked, progress_at = source.acked, unsubscribed_at
         while True:
             now = time.monotonic()
             if source.acked != last_acked or source.pending == 0:
                 last_acked, progress_at = source.acked, now
             if not source.connected:
                 progress_at = min(progress_at, now)  # reconnecting: paho restores the session, drain goes on
-            if source.pending == 0 and source.connected and now - source.last_received >= quiet_s:
+            # Quiet since the last receipt AND the last ack: an ack frees room in the broker's in-flight window,
+            # and what it had queued behind it is on its way.
+            last_activity = max(source.last_received, source.last_acked, unsubscribed_at)
+            if source.pending == 0 and source.connected and now - last_activity >= quiet_s:
                 break
             cancelled = cancel is not None and cancel.is_set()
             if cancelled or now - progress_at > stall_s or (deadline is not None and now > deadline):

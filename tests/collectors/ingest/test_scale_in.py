@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,10 +117,11 @@ def subscribed(dsn: str, broker_url: str, n: int) -> None:
         pub.disconnect()
 
 
-def publish_samples(broker_url: str, base: float, total: int = TOTAL) -> None:
+def publish_samples(broker_url: str, base: float, total: int = TOTAL, chunk: int = 250, pause: float = 0) -> None:
     pub = publisher(broker_url)
     try:
-        for start in range(0, total, 250):
+        for start in range(0, total, chunk):
+            time.sleep(pause)
             publish_all(
                 pub,
                 [
@@ -127,7 +129,7 @@ def publish_samples(broker_url: str, base: float, total: int = TOTAL) -> None:
                         f"{P}/metrics/kiosk/k{i % 7}",
                         orjson.dumps({"ts": base + i * 0.001, "metrics": {"queue_waiting": i}}),
                     )
-                    for i in range(start, min(start + 250, total))
+                    for i in range(start, min(start + chunk, total))
                 ],
             )
     finally:
@@ -153,6 +155,22 @@ def test_sigterm_member_leaves_and_nothing_is_stranded(dsn, broker, env, tmp_pat
     # The survivor is the last live member: stopped, it keeps its session for what comes meanwhile.
     assert a.signal(signal.SIGTERM) == 0
     assert member_state(dsn, "ioc-ingest-a") == "kept"
+
+
+def test_sigterm_mid_stream_loses_nothing(dsn, broker, env, tmp_path, started):
+    """The member leaves while samples stream in: what it received, and what the broker had in flight or
+    queued for it, is stored before its session ends; the rest goes to the other member."""
+    _a, b = start_members(env, tmp_path, started, "ioc-ingest-a", "ioc-ingest-b", IOC_BATCH_MAX_SAMPLES="100")
+    subscribed(dsn, broker.url, 2)
+    stream = (broker.url, time.time() - 100, TOTAL, 30, 0.03)  # ~3 s
+    streaming = threading.Thread(target=publish_samples, args=stream, daemon=True)
+    streaming.start()
+    wait_for(lambda: stored(dsn) > 300, 20, 0.005)
+    assert b.signal(signal.SIGTERM) == 0
+    assert stored(dsn) < TOTAL, "the stop came too late to test anything"
+    assert member_state(dsn, "ioc-ingest-b") == "left", b.output()
+    streaming.join(30)
+    all_stored_once(dsn)
 
 
 def test_killed_member_is_drained_by_the_command(dsn, broker, env, tmp_path, started):
