@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ioc import account_commands, health_check
+from ioc import account_commands, health_check, ingest_commands
 from ioc.devices.command import devices_app
 from ioc.settings import Settings, SettingsError, load_settings
 
@@ -34,6 +34,7 @@ report_app = typer.Typer(no_args_is_help=True, help="Reports from the store (con
 app.add_typer(report_app, name="report")
 app.add_typer(devices_app, name="devices")
 health_check.add_health_command(app)
+app.add_typer(ingest_commands.ingest_app, name="ingest")
 
 
 def settings_or_exit() -> Settings:

@@ -108,9 +108,10 @@ def build_services(
         listeners.append(alert_service.on_committed)
     if "ingest" in roles:
         from collectors.ingest import IngestService
+        from collectors.ingest.membership import IngestMember
 
         ingest = IngestService(settings, registry=registry, listeners=listeners)
-        services.append(ingest)
+        services.append(IngestMember(settings, ingest))  # registered, heartbeating; leaves on stop
         checks["broker"] = lambda: ingest.connected
         problems.append(ingest.problems)
     if alert_service is not None:

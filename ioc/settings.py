@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     # Contract section 11: the accounts `ioc devices credentials` printed, for probes that speak for many
     # entities (each connection logs in with its entity's account instead of IOC_MQTT_URL's).
     mqtt_credentials_file: Path | None = None
+    # Ingest members (contract section 11): a member not seen for this long is drained by another.
+    ingest_member_gone_s: float = Field(120.0, ge=2, le=7 * 24 * 3600)
 
     # Processes (contract section 11): ingest processes under `ioc run`; 0 means one per core beyond
     # the first, at least one. Peer URLs are set by the supervisor for the API process, whose /readyz

@@ -17,6 +17,7 @@ from ioc.api.routes import include_routes
 from ioc.api.status_page import router as status_page_router
 from ioc.console import mount_console
 from ioc.health_server import readiness_report
+from ioc.ingest_members import MembersCollector
 from ioc.metrics import MULTIPROC_ENV, aggregate_registry
 from ioc.settings import Settings
 
@@ -51,6 +52,7 @@ def create_app(
 
     # Under the supervisor the API's /metrics adds up every process's own (each also serves its own).
     exposed = aggregate_registry() if os.environ.get(MULTIPROC_ENV) else registry
+    exposed.register(MembersCollector(pool, settings.ingest_member_gone_s))  # from the store, per scrape
 
     @app.get("/metrics", tags=["health"])
     def metrics() -> Response:

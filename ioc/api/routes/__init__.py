@@ -8,9 +8,10 @@ from fastapi import FastAPI
 
 # Each module defines `router`, an APIRouter whose paths are relative to /api/v1.
 ROUTER_MODULES = ("entities", "agencies", "alerts", "silences", "inventory", "audit", "dead_letters", "events")
+MEMBER_ROUTES = ("ingest_members",)  # contract section 11
 
 
 def include_routes(app: FastAPI) -> None:
-    for name in ROUTER_MODULES:
+    for name in (*ROUTER_MODULES, *MEMBER_ROUTES):
         module = importlib.import_module(f"{__name__}.{name}")
         app.include_router(module.router, prefix="/api/v1")
