@@ -128,6 +128,7 @@ class AlertService:
         self._am_resend_at = 0.0
         self._unsaved: dict[str, Alert] = {}
         self._in_flight: tuple[float, list[int]] | None = None  # (when, outbox ids) of the old leader's
+        self.in_flight_grace_s = IN_FLIGHT_GRACE_S
         self.kpi = KpiCheck(settings.kpi_targets, language=settings.language)
         self._rules: list[Rule] = []
 
@@ -205,12 +206,11 @@ class AlertService:
         self._inventory_at = now
         in_flight = [u.outbox_id for u in unsent if u.sending_epoch is not None]
         if in_flight:
-            self._in_flight = (now + IN_FLIGHT_GRACE_S, in_flight)
+            self._in_flight = (now + self.in_flight_grace_s, in_flight)
             log.warning("alerting: %d message(s) were being sent when the previous leader stopped; sent again "
-                        "in %.0f s unless it finishes them", len(in_flight), IN_FLIGHT_GRACE_S)  # fmt: skip
+                        "in %.0f s unless it finishes them", len(in_flight), self.in_flight_grace_s)  # fmt: skip
         self._queue_unsent([u for u in unsent if u.sending_epoch is None])
-        if self.leadership is None:
-            self.metrics.leader.set(1)
+        self.metrics.leader.set(1)  # leading from here: evaluating and notifying
         log.info(
             "alert engine %s: %d rules, %d open alerts, %d groups, %d unsent messages, %d receivers, %d integrations; "
             "state loaded in %.2f s",
@@ -230,6 +230,7 @@ class AlertService:
     def _step_down(self) -> None:
         """No longer the leader: drop the engine and what waits to be sent (the outbox keeps it)."""
         self.engine, self._epoch, self._unsaved, self._in_flight = None, None, {}, None
+        self.metrics.leader.set(0)
         self.dispatcher = Dispatcher(self.delivery.tree, Muter(self.delivery.intervals))
         self.deliverer.drain()
         self._discard_batches()
@@ -244,7 +245,8 @@ class AlertService:
             pass
 
     def _lead_changed(self, leading: bool) -> None:
-        self.metrics.leader.set(1 if leading else 0)
+        if not leading:  # at once; 1 only once the engine is built (`_take_over`)
+            self.metrics.leader.set(0)
 
     def leads(self) -> bool:
         """The engine is this process's to run: built under the epoch that still leads."""
