@@ -459,28 +459,26 @@ class AlertService:
     # -- restarts and other processes ------------------------------------------------------------
 
     def _prime(self, conn: psycopg.Connection, engine: Engine, now: float) -> None:
-        """Windows (percentiles, rates, burn rates) start full after a restart, from the store."""
+        """Windows (percentiles, rates, burn rates) start full after a restart, from the store: one row
+        per series with its window as two arrays, read in binary (a takeover waits for this)."""
         for metric, horizon in engine.window_metrics().items():
-            rows = conn.execute(
-                """
-                SELECT s.id, s.kind, s.entity, s.labels, extract(epoch FROM x.ts)::float8, x.value
-                FROM series s JOIN samples x ON x.series_id = s.id
-                WHERE s.metric = %s AND x.ts > to_timestamp(%s) ORDER BY s.id, x.ts
-                """,
-                (metric, now - horizon),
-            ).fetchall()
+            with conn.cursor(binary=True) as cur:
+                rows = cur.execute(
+                    """
+                    SELECT x.series_id, array_agg(extract(epoch FROM x.ts)::float8 ORDER BY x.ts),
+                           array_agg(x.value ORDER BY x.ts)
+                    FROM series s JOIN samples x ON x.series_id = s.id
+                    WHERE s.metric = %s AND x.ts > to_timestamp(%s) GROUP BY x.series_id ORDER BY x.series_id
+                    """,
+                    (metric, now - horizon),
+                ).fetchall()
             if not rows:
                 continue
-            ids = np.array([r[0] for r in rows])
-            self.series.load_ids(conn, sorted({int(i) for i in ids}))
-            ts = np.array([r[4] for r in rows], dtype=np.float64)
-            values = np.array([r[5] for r in rows], dtype=np.float64)
-            uniq, starts = np.unique(ids, return_index=True)
-            ends = np.append(starts[1:], ids.size)
-            for sid, a, b in zip(uniq.tolist(), starts.tolist(), ends.tolist(), strict=True):
+            self.series.load_ids(conn, [int(r[0]) for r in rows])
+            for sid, ts, values in rows:
                 key = self.series.key_of(sid)
                 if key is not None:
-                    engine.prime(sid, key, ts[a:b], values[a:b])
+                    engine.prime(sid, key, np.array(ts, dtype=np.float64), np.array(values, dtype=np.float64))
 
     def _baseline(self, series_id: int, starts: list[float]) -> np.ndarray:
         with self.pool.connection() as conn:

@@ -192,7 +192,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="ioc-bench-takeover-"))
     pages = Pages()
     dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + DB
-    env = service_env(dsn, f"mqtt://127.0.0.1:{free_port()}", 0, workdir, {
+    env = service_env(dsn, f"mqtt://127.0.0.1:{free_port()}", free_port(), workdir, {
         "IOC_TIMESCALEDB": "off", "IOC_ALERT_WEBHOOK_URLS": pages.url, "IOC_ALERT_TOPOLOGY_HOLD_S": "0",
         "IOC_PUBLIC_URL": "https://ioc.example",
     })  # fmt: skip
