@@ -16,7 +16,10 @@ compared:
 - A standby tries every second. It takes over (epoch + 1) when the lease has expired, or at once when
   it obtains the advisory lock the row says the leader holds: that lock is free only once the leader's
   session has ended (kill -9, a machine lost, the connection cut), so a crash hands over within about a
-  second rather than a lease.
+  second rather than a lease. Only the leader keeps the lock: a standby lets it go after each try, and
+  a leader that lost the lead lets it go at once, so the new one takes it at its next renewal. (A new
+  leader whose predecessor hangs still connected has no lock until that one wakes or its session ends;
+  meanwhile its own loss is told by its lease alone.)
 - Fencing: each round's transaction starts with `fence()`, a `FOR KEY SHARE` read of the row with the
   epoch it was started under and an unexpired lease, so a paused old leader that wakes cannot write
   alert state, groups or the outbox; the takeover's `FOR UPDATE` waits for a round in progress, whose
@@ -29,6 +32,7 @@ compared:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -210,7 +214,10 @@ class Leadership:
             if self._epoch is not None:
                 self._renew(conn)
             else:
-                self._try_to_lead(conn)
+                try:
+                    self._try_to_lead(conn)
+                finally:
+                    self._unlock()  # a standby holds no lock, so the leader can take it
             self._contact = self.clock()
             self._problem = None
         except psycopg.errors.LockNotAvailable:
@@ -278,11 +285,21 @@ class Leadership:
         if self.on_change is not None:
             self.on_change(True)
 
+    def _unlock(self) -> None:
+        """Let the advisory lock go, unless this process leads."""
+        if not self._locked or self._epoch is not None:
+            return
+        self._locked = False
+        if self._conn is not None and not self._conn.closed:
+            self._conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+
     def _lose(self, why: str) -> None:
         with self._lock:
             epoch, self._epoch = self._epoch, None
         if epoch is None:
             return
+        with contextlib.suppress(psycopg.Error):  # if the connection is gone, the lock went with it
+            self._unlock()  # the new leader takes it at its next renewal: a crash of it is told at once too
         log.warning("alerting: this process (%s) no longer leads (epoch %d): %s", self.holder, epoch, why)
         self.changed.set()
         if self.on_change is not None:

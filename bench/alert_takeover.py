@@ -44,6 +44,14 @@ from ioc.store.batch import COMMITTED_CHANNEL
 ADMIN_DSN = os.environ.get("IOC_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB = "ioc_bench_takeover"
 SITES = 20
+KIOSK_DOWN = """
+rules:
+  - name: kiosk_down
+    kind: kiosk
+    type: down
+    severity: critical
+    summary: {vi: "{name} mất kết nối", en: "{name} is down"}
+"""
 
 
 class Pages:
@@ -196,6 +204,11 @@ def main() -> None:
         "IOC_TIMESCALEDB": "off", "IOC_ALERT_WEBHOOK_URLS": pages.url, "IOC_ALERT_TOPOLOGY_HOLD_S": "0",
         "IOC_PUBLIC_URL": "https://ioc.example",
     })  # fmt: skip
+    # The shipped kiosk_down without its 3-minute keep_firing_for, so the resolved pages come at once.
+    rules = workdir / "rules"
+    rules.mkdir()
+    (rules / "kiosk.yaml").write_text(KIOSK_DOWN, encoding="utf-8")
+    env["IOC_RULES_DIR"] = str(rules)
     (workdir / "inventory.yaml").write_text(inventory(args.kiosks, args.services), encoding="utf-8")
     fresh_database(ADMIN_DSN, DB, env, workdir / "inventory.yaml", workdir)
     samples = history(dsn, args.services)

@@ -155,3 +155,28 @@ def test_only_one_of_many_starting_at_once_leads(dsn, pool, leaders):
         assert sum(m.is_leader() for m in many) <= 1
         time.sleep(0.2)
     assert sum(m.is_leader() for m in many) == 1
+
+
+def test_once_a_hung_leader_wakes_the_new_one_holds_the_lock_and_its_own_loss_is_told_at_once(dsn, pool, leaders):
+    a = make(dsn, pool, leaders)
+    a.start()
+    b = make(dsn, pool, leaders)
+    b.start()
+    hang(a)
+    wait_until(lambda: b.epoch == 2, timeout=5, what="the standby leads")
+
+    def locked() -> bool:
+        with psycopg.connect(dsn) as conn:
+            return conn.execute("SELECT holder_locked FROM alerts_leader").fetchone() == (True,)
+
+    assert not locked()  # the hung one still holds it
+    a._round()  # it wakes: its lease lapsed, it stands by and lets the lock go
+    assert a.epoch is None
+    wait_until(locked, timeout=3, what="the new leader holds the lock")
+    c = make(dsn, pool, leaders)
+    c.start()
+    lost = time.monotonic()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", (b._conn.info.backend_pid,))  # type: ignore[union-attr]
+    wait_until(lambda: a.epoch == 3 or c.epoch == 3, timeout=5, what="a standby leads")
+    assert time.monotonic() - lost < LEASE_S
