@@ -183,7 +183,8 @@ class Leadership:
             self.on_change(False)
 
     def _run(self) -> None:
-        while not self._stopping.wait(self.renew_s if self._epoch is not None else self.poll_s):
+        # A leader without the lock (its predecessor hung holding it) asks for it as often as a standby.
+        while not self._stopping.wait(self.renew_s if self._epoch is not None and self._locked else self.poll_s):
             self._round()
 
     # -- one round ----------------------------------------------------------------------------
@@ -246,8 +247,24 @@ class Leadership:
         with self._lock:
             self._valid_until = sent + LOCAL_SHARE * self.lease_s
 
+    def _may_lead(self, holder: str, holder_locked: bool, expired: bool) -> str | None:
+        """Why this process may take the lead from `holder`, or None."""
+        if expired:
+            return "its lease expired"
+        if holder_locked and self._locked and holder != self.holder:
+            return "its session ended"  # the leader's lock is ours: it died, or its connection was cut
+        return "it was this process" if holder == self.holder else None
+
     def _try_to_lead(self, conn: psycopg.Connection) -> None:
         sent = self.clock()
+        # A look without a lock first: a standby's tries must not hold up the leader's rounds.
+        seen = conn.execute(
+            "SELECT holder, holder_locked, expires_at <= now() FROM alerts_leader WHERE id = 1"
+        ).fetchone()
+        if seen is not None:
+            self._leader_seen = seen[0]
+            if self._may_lead(*seen) is None:
+                return
         with conn.transaction():
             row = conn.execute(
                 "SELECT epoch, holder, holder_locked, expires_at <= now() FROM alerts_leader WHERE id = 1 FOR UPDATE"
@@ -262,11 +279,10 @@ class Leadership:
             else:
                 _, holder, holder_locked, expired = row
                 self._leader_seen = holder
-                # The leader's lock is ours: its session ended (it died, or its connection was cut).
-                gone = bool(holder_locked) and self._locked and holder != self.holder
-                if not (expired or gone or holder == self.holder):
+                reason = self._may_lead(holder, holder_locked, expired)
+                if reason is None:
                     return
-                why = "its lease expired" if expired else "its session ended" if gone else "it was this process"
+                why = reason
                 won = conn.execute(
                     "UPDATE alerts_leader SET epoch = epoch + 1, holder = %s, holder_locked = %s, "
                     "expires_at = now() + make_interval(secs => %s), renewed_at = now() WHERE id = 1 RETURNING epoch",

@@ -249,6 +249,7 @@ def main() -> None:
         print(f"SIGSTOP of the leader -> standby leading: {hung:.2f} s (load {standby.load_time()} s); "
               f"the old one stood by {woke:.2f} s after SIGCONT")  # fmt: skip
         leader, standby = standby, leader
+        time.sleep(2.0)  # the new leader takes the lock the old one let go (alerts/leadership.py)
 
         set_status(dsn, down, "online")
         until(lambda: open_alerts(dsn) == 0, 60, "every alert resolved")
