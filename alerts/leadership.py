@@ -125,7 +125,7 @@ class Leadership:
     def claim(self, outbox_id: int | None) -> bool:
         """Just before a message is sent: True when this process leads and the message is its to send
         (its outbox row marked with the epoch; a row already taken under this epoch, or gone, is not)."""
-        while not self._stopping.is_set():
+        while True:  # once even while stopping: what is queued then is still sent (alerts/delivery/notify.py)
             epoch = self.epoch
             if epoch is None:
                 return False
@@ -144,9 +144,10 @@ class Leadership:
             except NotLeader:
                 return False
             except psycopg.Error as exc:
+                if self._stopping.is_set():
+                    return False  # it stays in the outbox for the next leader
                 log.warning("could not claim message %s before sending it (%s); trying again", outbox_id, exc)
                 self._stopping.wait(0.5)
-        return False
 
     def holds(self) -> bool:
         """Before each attempt at sending (retries included)."""

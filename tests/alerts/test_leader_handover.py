@@ -206,7 +206,8 @@ def test_a_leader_hung_past_its_lease_is_replaced_and_sends_nothing_when_it_wake
     wait_until(lambda: ha.alert_state("kiosk-pv-01") == "firing", timeout=5, what="firing")
     # Hung in the group wait: when it wakes, its own copy of the group is long due.
     took = takeover(a, b, signal.SIGSTOP)
-    assert took > LEASE_S * 0.8, f"{took:.2f} s: taken over before the lease ran out"
+    # Its last renewal was up to a fifth of the lease before the stop; a crash is told within a second.
+    assert took > LEASE_S * 0.7, f"{took:.2f} s: taken over before the lease ran out"
     ha.receiver.wait_for(1, timeout=GROUP_S + 5)
     ha.status("kiosk-pv-01", "online")
     ha.receiver.wait_for(2, timeout=GROUP_S + 5)
