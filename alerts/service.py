@@ -461,6 +461,7 @@ class AlertService:
     def _prime(self, conn: psycopg.Connection, engine: Engine, now: float) -> None:
         """Windows (percentiles, rates, burn rates) start full after a restart, from the store: one row
         per series with its window as two arrays, read in binary (a takeover waits for this)."""
+        kinds = engine.window_kinds()  # a link's `up` keeps no window when only services' burn rates need one
         for metric, horizon in engine.window_metrics().items():
             with conn.cursor(binary=True) as cur:
                 rows = cur.execute(
@@ -468,9 +469,10 @@ class AlertService:
                     SELECT x.series_id, array_agg(extract(epoch FROM x.ts)::float8 ORDER BY x.ts),
                            array_agg(x.value ORDER BY x.ts)
                     FROM series s JOIN samples x ON x.series_id = s.id
-                    WHERE s.metric = %s AND x.ts > to_timestamp(%s) GROUP BY x.series_id ORDER BY x.series_id
+                    WHERE s.metric = %s AND (%s::text[] IS NULL OR s.kind = ANY(%s)) AND x.ts > to_timestamp(%s)
+                    GROUP BY x.series_id ORDER BY x.series_id
                     """,
-                    (metric, now - horizon),
+                    (metric, kinds.get(metric), kinds.get(metric), now - horizon),
                 ).fetchall()
             if not rows:
                 continue

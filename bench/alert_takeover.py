@@ -1,10 +1,11 @@
 """Alerting handover benchmark: one command, prints figures (not a test).
 
-    .venv/bin/python bench/alert_takeover.py [--kiosks 2000] [--services 300] [--down 400] [--kills 5]
+    .venv/bin/python bench/alert_takeover.py [--kiosks 2000] [--services 300] [--links 500] [--down 400] [--kills 5]
 
 A fresh database `ioc_bench_takeover` on the local PostgreSQL with an inventory of --kiosks kiosks over
-20 sites and --services service systems, whose `up` (6 h, the SLO burn rate's window) and
-`response_ms` (the p95's 5 minutes) a standby must read back to prime its windows. Two
+20 sites, --links links and --services service systems, whose `up` (6 h, the SLO burn rate's window)
+and `response_ms` (the p95's 5 minutes) a standby must read back to prime its windows (the links' `up`,
+6 h every 15 s, it need not: no rule keeps a window of it). Two
 `ioc run --role alerts` processes as shipped (default IOC_ALERT_LEASE_S and group wait), a local
 webhook counting pages. --down kiosks go offline at once (one status change each, as the ingest writer
 commits them); once their pages are out:
@@ -131,7 +132,7 @@ def until(predicate, timeout: float, what: str) -> float:  # type: ignore[no-unt
     raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
 
 
-def inventory(kiosks: int, services: int) -> str:
+def inventory(kiosks: int, services: int, links: int) -> str:
     lines = ["agencies: [{id: so-tttt, name: 'Sở TT&TT'}]", "sites:"]
     lines += [f"  - {{id: site-{s:02d}, name: 'Xã {s:02d}'}}" for s in range(SITES)]
     lines.append("entities:")
@@ -145,27 +146,40 @@ def inventory(kiosks: int, services: int) -> str:
         f" site: site-{i % SITES:02d}, interval_s: 3600}}"
         for i in range(services)
     ]
+    lines += [
+        f"  - {{kind: link, id: wan-{i:04d}, name: 'Đường truyền {i}', site: site-{i % SITES:02d}, interval_s: 3600}}"
+        for i in range(links)
+    ]
     return "\n".join(lines) + "\n"
 
 
-def history(dsn: str, services: int) -> int:
-    """6 h of `up` and 10 min of `response_ms` every 30 s for each service: what a standby primes from."""
+def history(dsn: str, services: int, links: int) -> tuple[int, int]:
+    """Every 30 s for each service, 6 h of `up` and 10 min of `response_ms`: what a standby primes from;
+    every 15 s for each link, 6 h of `up`. Returns (samples to prime, samples in all)."""
+    series = (
+        ("service", "svc-", services, "up", 360, 30, "1.0"),
+        ("service", "svc-", services, "response_ms", 10, 30, "200 + random() * 50"),
+        ("link", "wan-", links, "up", 360, 15, "1.0"),
+    )
     with psycopg.connect(dsn) as conn:
         conn.execute("SELECT ioc_ensure_partitions(current_date - 1, current_date + 1)")
-        for metric, minutes, value in (("up", 360, "1.0"), ("response_ms", 10, "200 + random() * 50")):
+        for kind, prefix, count, metric, minutes, every, value in series:
             conn.execute(
-                "INSERT INTO series (kind, entity, metric) SELECT 'service', 'svc-' || lpad(i::text, 4, '0'), %s "
+                "INSERT INTO series (kind, entity, metric) SELECT %s, %s || lpad(i::text, 4, '0'), %s "
                 "FROM generate_series(0, %s - 1) i",
-                (metric, services),
+                (kind, prefix, metric, count),
             )
             conn.execute(
                 f"INSERT INTO samples (series_id, ts, value) SELECT s.id, t, {value} FROM series s, "
-                "generate_series(now() - make_interval(mins => %s), now() - interval '30 s', interval '30 s') t "
-                "WHERE s.metric = %s",
-                (minutes, metric),
+                "generate_series(now() - make_interval(mins => %s), now() - make_interval(secs => %s), "
+                "make_interval(secs => %s)) t WHERE s.metric = %s AND s.kind = %s",
+                (minutes, every, every, metric, kind),
             )
-        row = conn.execute("SELECT count(*) FROM samples").fetchone()
-    return int(row[0]) if row else 0
+        rows = conn.execute(
+            "SELECT count(*) FILTER (WHERE s.kind = 'service'), count(*) "
+            "FROM samples x JOIN series s ON s.id = x.series_id"
+        ).fetchone()
+    return (int(rows[0]), int(rows[1])) if rows else (0, 0)
 
 
 def set_status(dsn: str, kiosks: list[str], status: str) -> None:
@@ -193,6 +207,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kiosks", type=int, default=2000)
     parser.add_argument("--services", type=int, default=300)
+    parser.add_argument("--links", type=int, default=500)
     parser.add_argument("--down", type=int, default=400)
     parser.add_argument("--kills", type=int, default=5)
     args = parser.parse_args()
@@ -209,11 +224,12 @@ def main() -> None:
     rules.mkdir()
     (rules / "kiosk.yaml").write_text(KIOSK_DOWN, encoding="utf-8")
     env["IOC_RULES_DIR"] = str(rules)
-    (workdir / "inventory.yaml").write_text(inventory(args.kiosks, args.services), encoding="utf-8")
+    (workdir / "inventory.yaml").write_text(inventory(args.kiosks, args.services, args.links), encoding="utf-8")
     fresh_database(ADMIN_DSN, DB, env, workdir / "inventory.yaml", workdir)
-    samples = history(dsn, args.services)
+    primed, samples = history(dsn, args.services, args.links)
     lease = os.environ.get("IOC_ALERT_LEASE_S", "10 (default)")
-    print(f"store: {args.kiosks} kiosks, {args.services} services, {samples} samples to prime; lease {lease} s")
+    print(f"store: {args.kiosks} kiosks, {args.services} services, {args.links} links, {samples} samples of "
+          f"which {primed} to prime; lease {lease} s")  # fmt: skip
 
     a, b = Alerts("alerts-a", env, workdir), Alerts("alerts-b", env, workdir)
     procs = [a, b]

@@ -58,6 +58,10 @@ def test_a_standby_takes_over_the_leaders_windows_and_does_not_resolve_what_stil
         wait_until(standby.leads, timeout=3, what="the standby leads")
         assert standby.leadership is not None and standby.leadership.epoch == 2
         assert standby.metrics.leader._value.get() == 1  # type: ignore[attr-defined]
+        # Windows are read back for the kinds whose rules keep one: the links' `up` is judged sample by sample.
+        assert standby.engine is not None
+        assert standby.engine.window_kinds() == {"response_ms": ["service"], "up": ["service"],
+                                                 "dossiers_overdue": ["service"]}  # fmt: skip
         # One fast answer: the p95 of the primed window is still far above the clear threshold.
         standby.on_committed(batches.samples([("service", "dvc-portal", "response_ms", time.time(), 100.0)]))
         time.sleep(1.0)
