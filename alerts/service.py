@@ -20,7 +20,6 @@ import urllib.parse
 from collections.abc import Callable
 
 import numpy as np
-import orjson
 import psycopg
 from prometheus_client import CollectorRegistry
 from psycopg_pool import ConnectionPool
@@ -41,14 +40,13 @@ from alerts.leadership import Leadership, NotLeader
 from alerts.notifiers.alertmanager import AlertmanagerNotifier
 from alerts.notifiers.base import Notifier
 from alerts.notifiers.webhook import WebhookNotifier
+from alerts.readback import CommittedListener, prime_windows
 from alerts.receivers import Delivery, load_delivery, settings_integrations
 from alerts.rules import Rule, load_rules
 from ioc.inventory import load_inventory_from_store
 from ioc.metrics import AlertMetrics
-from ioc.model import StatusUpdate
 from ioc.settings import Settings
-from ioc.store.batch import COMMITTED_CHANNEL, CommittedBatch
-from ioc.store.connect import connect
+from ioc.store.batch import CommittedBatch
 from ioc.store.series import SeriesRegistry
 
 log = logging.getLogger("ioc.alerts")
@@ -117,13 +115,16 @@ class AlertService:
             else None
         )  # fmt: skip
         self._epoch: int | None = None  # the epoch the engine was built under
+        self.listener = CommittedListener(
+            settings, self.series, self.on_committed, self._stopping,
+            wanted=lambda: self.leadership is None or self.leadership.is_leader(),
+        )  # fmt: skip
         self.deliverer = Deliverer(
             delivery.receivers, self.metrics, self._stopping, retry_base_s, self._sent, self.leadership
         )
         self.state = DeliveryState()
         self._threads: list[threading.Thread] = []
         self.engine: Engine | None = None
-        self._last_status_ts = 0.0
         self._inventory_at = 0.0
         self._am_resend_at = 0.0
         self._unsaved: dict[str, Alert] = {}
@@ -157,7 +158,7 @@ class AlertService:
         self.deliverer.start()
         self._threads = [threading.Thread(target=self._evaluate_loop, name="ioc-alerts", daemon=True)]
         if not self.in_process:
-            self._threads.append(threading.Thread(target=self._listen_loop, name="ioc-alerts-listen", daemon=True))
+            self._threads.append(threading.Thread(target=self.listener.run, name="ioc-alerts-listen", daemon=True))
         for thread in self._threads:
             thread.start()
 
@@ -166,7 +167,7 @@ class AlertService:
         epoch = self.leadership.epoch if self.leadership is not None else None
         started = time.perf_counter()
         now = self.clock()
-        self._last_status_ts = now
+        self.listener.last_status_ts = now
         self.dispatcher = Dispatcher(self.delivery.tree, Muter(self.delivery.intervals))
         self.state = DeliveryState()
         self.kpi = KpiCheck(self.settings.kpi_targets, language=self.settings.language)
@@ -200,7 +201,7 @@ class AlertService:
             self.state.restore_runtime(conn, engine.alerts)
             self.state.restore_groups(conn, self.dispatcher, engine.alerts)
             unsent = self.state.take_outbox(conn)
-            self._prime(conn, engine, now)
+            prime_windows(conn, engine, self.series, now)
         self.deliverer.drain()  # what this process had queued under an earlier lead is in `unsent` again
         self.engine, self._epoch = engine, epoch
         self._inventory_at = now
@@ -458,85 +459,6 @@ class AlertService:
 
     # -- restarts and other processes ------------------------------------------------------------
 
-    def _prime(self, conn: psycopg.Connection, engine: Engine, now: float) -> None:
-        """Windows (percentiles, rates, burn rates) start full after a restart, from the store: one row
-        per series with its window as two arrays, read in binary (a takeover waits for this)."""
-        kinds = engine.window_kinds()  # a link's `up` keeps no window when only services' burn rates need one
-        for metric, horizon in engine.window_metrics().items():
-            with conn.cursor(binary=True) as cur:
-                rows = cur.execute(
-                    """
-                    SELECT x.series_id, array_agg(extract(epoch FROM x.ts)::float8 ORDER BY x.ts),
-                           array_agg(x.value ORDER BY x.ts)
-                    FROM series s JOIN samples x ON x.series_id = s.id
-                    WHERE s.metric = %s AND (%s::text[] IS NULL OR s.kind = ANY(%s)) AND x.ts > to_timestamp(%s)
-                    GROUP BY x.series_id ORDER BY x.series_id
-                    """,
-                    (metric, kinds.get(metric), kinds.get(metric), now - horizon),
-                ).fetchall()
-            if not rows:
-                continue
-            self.series.load_ids(conn, [int(r[0]) for r in rows])
-            for sid, ts, values in rows:
-                key = self.series.key_of(sid)
-                if key is not None:
-                    engine.prime(sid, key, np.array(ts, dtype=np.float64), np.array(values, dtype=np.float64))
-
     def _baseline(self, series_id: int, starts: list[float]) -> np.ndarray:
         with self.pool.connection() as conn:
             return store.hourly_averages(conn, series_id, starts)
-
-    def _listen_loop(self) -> None:
-        """In an alert process of its own: wait for the writer's NOTIFY and read the new rows back."""
-        while not self._stopping.is_set():
-            try:
-                with connect(self.settings.database_url, autocommit=True, application_name="ioc-alerts") as conn:
-                    conn.execute(f"LISTEN {COMMITTED_CHANNEL}")
-                    while not self._stopping.is_set():
-                        # The generator holds the connection: take the payloads out before querying.
-                        payloads = [orjson.loads(n.payload) for n in conn.notifies(timeout=0.5, stop_after=1)]
-                        if self.leadership is not None and not self.leadership.is_leader():
-                            continue  # a standby: the store has it all when it comes to lead
-                        for payload in payloads:
-                            self.on_committed(self.fetch_committed(conn, payload))
-            except psycopg.Error as exc:
-                log.warning("alert listener lost the store (%s); reconnecting", exc)
-                self._stopping.wait(1.0)
-
-    def fetch_committed(self, conn: psycopg.Connection, payload: dict[str, object]) -> CommittedBatch:
-        """The samples (and status changes) a NOTIFY payload announces, read back from the store."""
-        rows: list[tuple[int, float, float]] = []
-        if payload.get("min_ts") is not None and payload.get("max_ts") is not None:
-            query = (
-                "SELECT series_id, extract(epoch FROM ts)::float8, value FROM samples "
-                "WHERE ts >= to_timestamp(%s) AND ts <= to_timestamp(%s)"
-            )
-            # A microsecond either side, so float rounding of the bounds loses no sample at the edges.
-            params: list[object] = [float(payload["min_ts"]) - 1e-6, float(payload["max_ts"]) + 1e-6]  # type: ignore[arg-type]
-            series = payload.get("series")
-            if isinstance(series, list):
-                query += " AND series_id = ANY(%s)"
-                params.append(series)
-            rows = conn.execute(query, params).fetchall()
-        ids = np.array([r[0] for r in rows], dtype=np.int32)
-        ts = np.array([r[1] for r in rows], dtype=np.float64)
-        values = np.array([r[2] for r in rows], dtype=np.float64)
-        statuses: list[StatusUpdate] = []
-        if payload.get("status"):
-            status_rows = conn.execute(
-                "SELECT kind, entity, extract(epoch FROM ts)::float8, status FROM status_changes "
-                "WHERE ts > to_timestamp(%s) ORDER BY ts",
-                (self._last_status_ts,),
-            ).fetchall()
-            statuses = [StatusUpdate(r[0], r[1], r[2], r[3]) for r in status_rows]
-            if statuses:
-                self._last_status_ts = max(s.ts for s in statuses)
-        seen: dict[tuple[str, str], float] = {}
-        if rows:
-            unknown = sorted({int(i) for i in ids if self.series.key_of(int(i)) is None})
-            self.series.load_ids(conn, unknown)
-            for sid, t in zip(ids.tolist(), ts.tolist(), strict=True):
-                key = self.series.key_of(sid)
-                if key is not None and t > seen.get((key.kind, key.entity), float("-inf")):
-                    seen[(key.kind, key.entity)] = t
-        return CommittedBatch(ids, ts, values, statuses=statuses, entities_seen=seen)
