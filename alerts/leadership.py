@@ -224,6 +224,9 @@ class Leadership:
             self._problem = None
         except psycopg.errors.LockNotAvailable:
             self._contact = self.clock()  # a round of the leader's in progress: try again next time
+        except psycopg.errors.UndefinedTable:
+            self._problem = "the store has no table alerts_leader (migration 0740): run `ioc migrate`"
+            self._lose(self._problem)
         except psycopg.Error as exc:
             self._problem = f"lost the lease's connection to the store ({exc})"
             self._lose(self._problem)
