@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # How long after a root is healthy again its dependents may stay dark before they page on their own:
     # long enough for a kiosk to notice its link is back and reconnect.
     alert_reconnect_grace_s: float = Field(45.0, ge=0, le=3600)
+    # Several alerts processes (contract section 11): the leader's lease in the store. A standby takes
+    # over at most this long after a leader hangs or is cut off (at once after it dies).
+    alert_lease_s: float = Field(10.0, ge=1, le=60)
     alertmanager_url: AnyUrl | None = None
     smtp_host: str | None = None
     smtp_port: int = Field(25, ge=1, le=65535)

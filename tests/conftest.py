@@ -25,7 +25,7 @@ PG_ADMIN_DSN = os.environ.get("IOC_TEST_PG_DSN") or read_test_dsn() or "postgres
 DATA_TABLES = (
     "samples", "series", "entities", "agencies", "sites", "events", "status_changes", "dead_letters",
     "alerts", "silences", "maintenance_windows", "audit_log", "api_keys", "users", "user_sessions",
-    "alert_runtime", "alert_groups", "alert_outbox", "auth_failures", "ingest_members",
+    "alert_runtime", "alert_groups", "alert_outbox", "auth_failures", "ingest_members", "alerts_leader",
 )  # fmt: skip
 
 
