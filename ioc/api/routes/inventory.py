@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from psycopg.types.json import Jsonb
 
 from ioc.api.deps import Admin, ConnDep, Viewer
+from ioc.api.errors import errors
 from ioc.inventory import Inventory, InventoryError, load_inventory_from_store, parse_inventory, store_inventory
 
 router = APIRouter(tags=["inventory"])
@@ -55,7 +56,7 @@ def get_inventory(principal: Viewer, conn: ConnDep) -> dict[str, list[dict[str, 
     return doc
 
 
-@router.put("/inventory", openapi_extra={"requestBody": _BODY_DOC})
+@router.put("/inventory", openapi_extra={"requestBody": _BODY_DOC}, responses=errors(400, 403, 413))
 async def put_inventory(request: Request, principal: Admin, conn: ConnDep) -> dict[str, int]:
     """Replace the inventory with the YAML or JSON body; every problem is reported, naming entry and key."""
     body = await request.body()
