@@ -1,5 +1,6 @@
-"""Refusing text no route should see: NUL characters and oversized strings, in path and query parameters and
-in JSON bodies, with a 422 naming the parameter or body field. One dependency, mounted on every router.
+"""Refusing text no route should see: NUL characters, lone surrogates and oversized strings, in path and
+query parameters and in JSON bodies, with a 422 naming the parameter or body field. One dependency, mounted
+on every router.
 
 PostgreSQL text cannot hold NUL (a 500 from deep in a query otherwise), and a megabyte label filter is an
 attack, not a question. Checked before the route's own validation, so each route sees only sane text.
@@ -8,6 +9,7 @@ attack, not a question. Checked before the route's own validation, so each route
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +19,7 @@ MAX_PATH_CHARS = 200
 MAX_QUERY_CHARS = 1000
 MAX_BODY_TEXT_CHARS = 20_000
 _NUL = "\x00"
+_SURROGATE = re.compile("[\ud800-\udfff]")  # JSON's "\\ud800" alone: no UTF-8 for it, nothing can store it
 
 
 def _refuse(subject: str, message: str) -> HTTPException:
@@ -29,6 +32,8 @@ def check_text(subject: str, value: str, limit: int) -> None:
         raise _refuse(subject, "holds a NUL character (\\u0000)")
     if len(value) > limit:
         raise _refuse(subject, f"longer than {limit} characters ({len(value)})")
+    if _SURROGATE.search(value):
+        raise _refuse(subject, "holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not a character")
 
 
 def json_strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
@@ -60,8 +65,8 @@ async def refuse_hostile_input(request: Request) -> None:
         check_text(f"query parameter {name!r}", value, MAX_QUERY_CHARS)
     if request.method in ("POST", "PUT", "PATCH") and _is_json(request):
         body = await request.body()  # starlette keeps it: the route reads the same bytes
-        if _NUL.encode() not in body and b"\\u0000" not in body and len(body) <= MAX_BODY_TEXT_CHARS:
-            return  # nothing to find: no NUL, raw or escaped, and no string can be over the limit
+        if b"\\u" not in body and len(body) <= MAX_BODY_TEXT_CHARS:
+            return  # nothing to find: no escape that could make a NUL or a surrogate, no string over the limit
         try:
             document = json.loads(body)
         except ValueError:
@@ -72,7 +77,7 @@ async def refuse_hostile_input(request: Request) -> None:
 
 # -- the same limits, declared in the OpenAPI schema ------------------------------------------------------
 
-NO_NUL_PATTERN = "^[^\\u0000]*$"
+NO_NUL_PATTERN = "^[^\\u0000\\ud800-\\udfff]*$"  # no NUL, no lone surrogate
 
 
 def _declare(node: Any, limit: int, components: dict[str, Any], seen: set[str]) -> None:
