@@ -167,6 +167,7 @@ def _problems(error: ValidationError, where: str) -> list[tuple[str, str]]:
     return out
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -175,7 +176,7 @@ def _unstorable_text(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
     make a NUL or a lone surrogate, which would fail the whole load later with no name on it."""
     if isinstance(value, dict):
         for key, item in value.items():
-            shown = _UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", str(key))
+            shown = str(key) if _PLAIN_KEY.match(str(key)) else repr(key)
             where = f"{path}.{shown}" if path else shown
             if isinstance(key, str) and _UNSTORABLE.search(key):
                 yield where, "the key holds a NUL character or a lone surrogate, which cannot be stored"
@@ -188,8 +189,9 @@ def _unstorable_text(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
 
 
 def _entry_where(section: str, i: int, entry: dict[str, Any]) -> str:
-    if section == "entities" and isinstance(entry.get("id"), str):
-        return f"entities[{i}] ({entry.get('kind')}/{entry['id']})"
+    ident, kind = entry.get("id"), entry.get("kind")
+    if section == "entities" and isinstance(ident, str) and _PLAIN_KEY.match(ident) and _PLAIN_KEY.match(str(kind)):
+        return f"entities[{i}] ({kind}/{ident})"
     return f"{section}[{i}]"
 
 
@@ -213,7 +215,8 @@ def parse_inventory(text: str, source: str = "<inventory>") -> Inventory:
         raise InventoryError([f"{source}: top level: must be a mapping with {', '.join(SECTIONS)}"])
     for key in doc:
         if key not in SECTIONS:
-            fail(str(key), f"unknown section (expected {', '.join(SECTIONS)})")
+            shown = str(key) if _PLAIN_KEY.match(str(key)) else repr(key)  # an empty or odd key still shows
+            fail(shown, f"unknown section (expected {', '.join(SECTIONS)})")
     sections: dict[str, list[Any]] = {}
     for section in SECTIONS:
         value = doc.get(section) or []
