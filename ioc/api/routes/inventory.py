@@ -16,10 +16,19 @@ from ioc.inventory import Inventory, InventoryError, load_inventory_from_store, 
 router = APIRouter(tags=["inventory"])
 
 MAX_INVENTORY_BYTES = 10 * 1024 * 1024
+_SECTION = {"type": "array", "items": {"type": "object"}}
 _BODY_DOC = {
     "content": {
-        "application/yaml": {"schema": {"type": "string"}},
-        "application/json": {"schema": {"type": "object"}},
+        "application/yaml": {"schema": {"type": "string", "description": "the inventory file (contract section 3)"}},
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"agencies": _SECTION, "sites": _SECTION, "entities": _SECTION},
+                "additionalProperties": False,
+                "minProperties": 1,
+                "description": "the same document as JSON; an empty one is refused",
+            }
+        },
     },
     "required": True,
 }
