@@ -29,6 +29,7 @@ DESCRIPTIONS = {
     409: "The resource is in a state that does not allow this",
     413: "The body is too large",
     422: "A parameter or body field is invalid; `detail` names it",
+    429: "Too many failed attempts; try again later",
     503: "Not ready",
 }
 

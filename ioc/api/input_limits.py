@@ -3,7 +3,8 @@ query parameters and in JSON bodies, with a 422 naming the parameter or body fie
 on every router.
 
 PostgreSQL text cannot hold NUL (a 500 from deep in a query otherwise), and a megabyte label filter is an
-attack, not a question. Checked before the route's own validation, so each route sees only sane text.
+attack, not a question. Checked before the route's parameters and body model are validated, so each route
+sees only text it can store.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ MAX_QUERY_CHARS = 1000
 MAX_BODY_TEXT_CHARS = 20_000
 _NUL = "\x00"
 _SURROGATE = re.compile("[\ud800-\udfff]")  # JSON's "\\ud800" alone: no UTF-8 for it, nothing can store it
+
+
+def _name(where: str) -> str:
+    """A parameter or key as the message shows it: quoted, escaped, and cut if it is itself huge."""
+    return repr(where if len(where) <= 100 else where[:100] + "...")
 
 
 def _refuse(subject: str, message: str) -> HTTPException:
@@ -59,10 +65,10 @@ async def refuse_hostile_input(request: Request) -> None:
     """The router dependency: every path parameter, query parameter and JSON string checked."""
     for name, value in request.path_params.items():
         if isinstance(value, str):
-            check_text(f"path parameter {name!r}", value, MAX_PATH_CHARS)
+            check_text(f"path parameter {_name(name)}", value, MAX_PATH_CHARS)
     for name, value in request.query_params.multi_items():
-        check_text(f"query parameter {name[:50]!r}", name, MAX_QUERY_CHARS)
-        check_text(f"query parameter {name!r}", value, MAX_QUERY_CHARS)
+        check_text(f"query parameter {_name(name)}", name, MAX_QUERY_CHARS)
+        check_text(f"query parameter {_name(name)}", value, MAX_QUERY_CHARS)
     if request.method in ("POST", "PUT", "PATCH") and _is_json(request):
         body = await request.body()  # starlette keeps it: the route reads the same bytes
         if b"\\u" not in body and len(body) <= MAX_BODY_TEXT_CHARS:
@@ -72,7 +78,7 @@ async def refuse_hostile_input(request: Request) -> None:
         except ValueError:
             return  # not JSON: the route's own parsing names the problem
         for where, text in json_strings(document):
-            check_text(f"body field {where!r}" if where else "body", text, MAX_BODY_TEXT_CHARS)
+            check_text(f"body field {_name(where)}" if where else "body", text, MAX_BODY_TEXT_CHARS)
 
 
 # -- the same limits, declared in the OpenAPI schema ------------------------------------------------------

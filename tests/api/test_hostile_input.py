@@ -22,6 +22,8 @@ from ioc.api.input_limits import MAX_BODY_TEXT_CHARS, MAX_PATH_CHARS, MAX_QUERY_
         ("/status/so%00", "path parameter 'agency_id': holds a NUL character (\\u0000)"),
         (f"/api/v1/alerts?site={'x' * (MAX_QUERY_CHARS + 1)}",
          "query parameter 'site': longer than 1000 characters (1001)"),
+        (f"/api/v1/events?{'k' * 2000}=1",
+         f"query parameter '{'k' * 100}...': longer than 1000 characters (2000)"),
         (f"/api/v1/agencies/{'a' * (MAX_PATH_CHARS + 1)}/health",
          "path parameter 'agency_id': longer than 200 characters (201)"),
     ],
