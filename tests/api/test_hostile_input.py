@@ -4,6 +4,7 @@ before any route sees them; an empty inventory is refused and stores nothing."""
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import pytest
 
@@ -100,3 +101,51 @@ def test_the_schema_declares_the_limits_and_the_error_body(client):
     assert schema["components"]["schemas"]["ErrorOut"]["properties"]["detail"]["type"] == "string"
     assert "HTTPValidationError" not in schema["components"]["schemas"]
     assert list(schema["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]
+
+
+def _sweep_cases(schema, text):
+    """For every operation of the schema and each string it takes (path or query parameter, JSON body
+    property): the request with a NUL there, and what the answer must name. New routes are swept too."""
+    components = schema["components"]["schemas"]
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            params = operation.get("parameters", [])
+            for target in params:
+                values = {p["name"]: "1" for p in params if p["in"] == "path"}
+                values[target["name"]] = text(target["in"])
+                url = path.format(**{k: quote(v) for k, v in values.items() if k in path})
+                query = {target["name"]: text("query")} if target["in"] == "query" else {}
+                yield method, url, query, None, f"{target['in']} parameter {target['name']!r}"
+            ref = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+            body_schema = components.get(ref.get("$ref", "").rsplit("/", 1)[-1], {})
+            for name in body_schema.get("properties", {}):
+                url = path.format(**{p["name"]: "1" for p in params if p["in"] == "path"})
+                yield method, url, {}, {name: text("body")}, f"body field {name!r}"
+
+
+LIMITS = {"path": MAX_PATH_CHARS, "query": MAX_QUERY_CHARS, "body": MAX_BODY_TEXT_CHARS}
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (lambda where: "a\x00", lambda where: "holds a NUL character (\\u0000)"),
+        (lambda where: "x" * (LIMITS[where] + 1),
+         lambda where: f"longer than {LIMITS[where]} characters ({LIMITS[where] + 1})"),
+    ],
+    ids=["nul", "oversized"],
+)  # fmt: skip
+def test_every_string_of_every_operation_refuses_hostile_text_by_name(store, client, text, problem):
+    """What the fuzz of issue 12 sent (a 500 each, then): a NUL, or too much, anywhere the schema takes text."""
+    store.load_inventory()
+    headers = store.key("admin")
+    cases = list(_sweep_cases(client.get("/openapi.json").json(), text))
+    assert len(cases) > 60 and "/api/v1/alerts" in {url for _, url, _, _, _ in cases}
+    wrong = []
+    for method, url, query, body, subject in cases:
+        answer = client.request(method, url, params=query, json=body, headers=headers)
+        where = subject.split(" ", 1)[0]
+        expected = {"detail": f"{subject}: {problem(where)}"}
+        if answer.status_code != 422 or answer.json() != expected:
+            wrong.append((method, url[:80], subject, answer.status_code, answer.text[:200]))
+    assert wrong == []
