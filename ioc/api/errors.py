@@ -23,7 +23,7 @@ class ErrorOut(BaseModel):
 
 DESCRIPTIONS = {
     400: "The body cannot be read (not UTF-8, or not the declared content type)",
-    401: "No API key, or an unknown or revoked one",
+    401: "No API key, or an unknown, expired or revoked one",
     403: "The key's role or agency does not allow this",
     404: "No such resource, or none the key may see",
     409: "The resource is in a state that does not allow this",
@@ -48,7 +48,7 @@ def json_errors(*codes: int) -> ErrorResponses:
     return {code: {"description": DESCRIPTIONS[code], "content": content} for code in codes}
 
 
-AUTH_ERRORS = errors(401)
+AUTH_ERRORS = errors(401, 429)
 INPUT_ERRORS = errors(422)
 
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from ioc.api.deps import ConnDep, Operator, SettingsDep
+from ioc.api.errors import errors
 from ioc.ingest_members import is_up
 from ioc.store.members import list_members
 
@@ -28,7 +29,7 @@ class IngestMemberOut(BaseModel):
     ended_at: str | None
 
 
-@router.get("/ingest/members", response_model=list[IngestMemberOut])
+@router.get("/ingest/members", response_model=list[IngestMemberOut], responses=errors(403))
 def list_ingest_members(conn: ConnDep, principal: Operator, settings: SettingsDep) -> list[IngestMemberOut]:
     """Every member that ever registered, by client id."""
     gone_s = settings.ingest_member_gone_s
