@@ -96,7 +96,7 @@ def test_the_schema_declares_the_limits_and_the_error_body(client):
     params = {p["name"]: p["schema"] for p in schema["paths"]["/api/v1/alerts"]["get"]["parameters"]}
     assert {"maxLength": 1000, "pattern": NO_NUL_PATTERN}.items() <= params["site"]["anyOf"][0].items()
     responses = schema["paths"]["/api/v1/alerts/{alert_id}/ack"]["post"]["responses"]
-    assert sorted(responses) == ["200", "400", "401", "403", "404", "409", "422"]
+    assert sorted(responses) == ["200", "400", "401", "403", "404", "409", "422", "429"]
     assert responses["422"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorOut"}
     assert schema["components"]["schemas"]["ErrorOut"]["properties"]["detail"]["type"] == "string"
     assert "HTTPValidationError" not in schema["components"]["schemas"]
