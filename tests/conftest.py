@@ -26,6 +26,7 @@ DATA_TABLES = (
     "samples", "series", "entities", "agencies", "sites", "events", "status_changes", "dead_letters",
     "alerts", "silences", "maintenance_windows", "audit_log", "api_keys", "users", "user_sessions",
     "alert_runtime", "alert_groups", "alert_outbox",
+    "uptime_daily", "uptime_daily_filled", "uptime_hourly", "uptime_hourly_filled", "uptime_dirty",
 )  # fmt: skip
 
 
