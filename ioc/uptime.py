@@ -58,8 +58,11 @@ def merge(intervals: Iterable[Interval]) -> list[Interval]:
 def coverage(intervals: Iterable[Interval], grid: Grid) -> np.ndarray:
     """The fraction of each bucket that the union of `intervals` covers."""
     covered = np.zeros(grid.n, dtype=np.float64)
+    merged = merge(intervals)
+    if not merged:
+        return covered
     starts = grid.starts()
-    for lo, hi in merge(intervals):
+    for lo, hi in merged:
         first = max(0, int((lo - grid.start) // grid.width))
         last = min(grid.n - 1, int((hi - grid.start) // grid.width))
         if last < first:
@@ -188,7 +191,7 @@ def _own(history: EntityHistory, grid: Grid, end: float) -> tuple[np.ndarray, np
         zero = np.zeros(grid.n)
         return zero, zero, zero
     known = coverage([(history.known_from, end)], grid)
-    maintenance = np.minimum(coverage(history.maintenance, grid), known)
+    maintenance = np.minimum(coverage(history.maintenance, grid), known) if history.maintenance else np.zeros(grid.n)
     offline = coverage(offline_intervals(history.status_changes, end), grid)
     heard = history.heard.copy()
     if history.status_changes:

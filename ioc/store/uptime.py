@@ -25,11 +25,14 @@ from ioc.store.uptime_daily import (
     LOOKBACK_S,
     MINUTE_LOOKBACK_S,
     NAMES,
+    STORED_CACHE,
     StoredDays,
+    StoredHours,
     dirty_marks,
     load_days,
     load_hours,
     local_midnight,
+    numpy_cursor,
 )
 from ioc.store.uptime_marks import closed_before
 from ioc.uptime import Account, EntityHistory, Grid, account, coverage, pct
@@ -95,6 +98,7 @@ class HistoryCache:
 
     first: dict[str, float | None] = field(default_factory=dict)
     windows: list[AnyWindow] | None = None
+    version: tuple[object, ...] | None = None  # of the stored figures (StoredCache), None: not cached
 
     def histories(
         self, conn: psycopg.Connection, refs: Sequence[str], meta: dict[str, EntityMeta], grid: Grid, end: float
@@ -119,34 +123,32 @@ def load_histories(
     kinds = [meta[r].kind for r in targets]
     ids = [meta[r].id for r in targets]
     table = "samples_1m" if grid.width == MINUTE else "samples_1h"
-    params = {"kinds": kinds, "ids": ids, "start": _dt(grid.start), "end": _dt(end), "w": grid.width}
-    rows = conn.execute(
-        f"""
-        SELECT kind, entity, array_agg(date_part('epoch', bucket)), array_agg(up_cnt), array_agg(up_total)
-        FROM (
-            SELECT s.kind, s.entity, x.bucket,
-                   coalesce(sum(x.cnt) FILTER (WHERE s.metric = 'up'), 0)::float8 AS up_cnt,
-                   coalesce(sum(x.total) FILTER (WHERE s.metric = 'up'), 0)::float8 AS up_total
-            FROM series s JOIN {table} x ON x.series_id = s.id
-            WHERE (s.kind, s.entity) IN (SELECT * FROM unnest(%(kinds)s::text[], %(ids)s::text[]))
-              AND x.bucket >= %(start)s AND x.bucket < %(end)s
-            GROUP BY 1, 2, 3
-        ) per_bucket
-        GROUP BY 1, 2
-        """,
-        params,
-    ).fetchall()
+    params = {"kinds": kinds, "ids": ids, "start": _dt(grid.start), "end": _dt(end), "w": grid.width,
+              "s0": grid.start}  # fmt: skip
+    # Flat arrays (entity, bucket, up count, up sum) per rollup row, accumulated in numpy: grouping by entity
+    # and bucket in SQL sorted on text keys (and spilled to disk for the province's minutes).
+    with numpy_cursor(conn) as cur:
+        row = cur.execute(
+            f"""
+            SELECT array_agg((e.i - 1)::int4), array_agg(((extract(epoch FROM x.bucket) - %(s0)s) / %(w)s)::int4),
+                   array_agg(CASE WHEN s.metric = 'up' THEN x.cnt ELSE 0 END::float8),
+                   array_agg(CASE WHEN s.metric = 'up' THEN x.total ELSE 0 END::float8)
+            FROM unnest(%(kinds)s::text[], %(ids)s::text[]) WITH ORDINALITY AS e(kind, entity, i)
+            JOIN series s ON s.kind = e.kind AND s.entity = e.entity
+            JOIN {table} x ON x.series_id = s.id AND x.bucket >= %(start)s AND x.bucket < %(end)s
+            """,
+            params,
+        ).fetchone()
     up_total = np.zeros((len(targets), grid.n))
     up_cnt = np.zeros((len(targets), grid.n))
     heard = np.zeros((len(targets), grid.n), dtype=bool)
-    for kind, entity, buckets, cnts, totals in rows:
-        i = index[f"{kind}/{entity}"]
-        b = np.rint((np.asarray(buckets, dtype=np.float64) - grid.start) / grid.width).astype(np.int64)
+    if row is not None and row[0] is not None:
+        who, b, cnt, total = row
         ok = (b >= 0) & (b < grid.n)
-        b = b[ok]
-        heard[i, b] = True
-        up_cnt[i, b] = np.asarray(cnts, dtype=np.float64)[ok]
-        up_total[i, b] = np.asarray(totals, dtype=np.float64)[ok]
+        who, b = who[ok], b[ok]
+        heard[who, b] = True
+        np.add.at(up_cnt, (who, b), cnt[ok])
+        np.add.at(up_total, (who, b), total[ok])
     with np.errstate(invalid="ignore", divide="ignore"):
         up_mean = np.where(up_cnt > 0, up_total / np.where(up_cnt > 0, up_cnt, 1), np.nan)
 
@@ -288,13 +290,20 @@ def uptimes(
     starts = {p: datetime.fromtimestamp(now - PERIODS[p], zone).date() for p in periods if p != "24h"}
     first_day = min([*starts.values(), *dates[:1]], default=today)
     marked = _marked_since(conn, refs, meta) if stored else {}
+    version = STORED_CACHE.version(conn) if stored else None
     stored_days: dict[str, StoredDays] = {}
     if stored and first_day < today:
         usable = {r: datetime.fromtimestamp(t, zone).date() for r, t in marked.items() if t > -math.inf}
         usable |= {r: first_day for r, t in marked.items() if t == -math.inf}
-        stored_days = load_days(conn, refs, timezone, first_day, today - timedelta(days=1),
-                                sorted(set(starts.values())), usable)  # fmt: skip
-    cache = HistoryCache()
+        hours_on = sorted(set(starts.values()))
+        key = ("days", version, timezone, first_day, today, tuple(refs), tuple(hours_on), tuple(sorted(usable.items())))
+        found = STORED_CACHE.get(key) if version is not None else None
+        stored_days = found if found is not None else {}
+        if found is None:
+            stored_days = load_days(conn, refs, timezone, first_day, today - timedelta(days=1), hours_on, usable)
+            if version is not None:
+                STORED_CACHE.put(key, stored_days)
+    cache = HistoryCache(version=version)
     totals: dict[str, dict[str, dict[str, float]]] = {r: {} for r in refs}
     day_lists: dict[str, list[Day]] = {r: [] for r in refs}
     if starts or dates:
@@ -358,21 +367,21 @@ def _day_figures(
     after = grid.starts() >= live_start
     live_dates = [d for d in dates if d >= live_day]
     edges = [local_midnight(d, zone) for d in live_dates] + [bounds[-1]] if live_dates else []
+    weights = {p: coverage([(now - PERIODS[p], now)], grid) for p in starts}
+    weights_after = {p: w * after for p, w in weights.items()}
     for ref in refs:
         acc = live[ref]
         days = stored_days.get(ref)
         for period, first in starts.items():
-            lo_p = now - PERIODS[period]
-            weights = coverage([(lo_p, now)], grid)
             if days is None or first >= days.upto:
-                totals[ref][period] = acc.totals(weights)
+                totals[ref][period] = acc.totals(weights[period])
                 continue
             totals[ref][period] = _sum([
-                days.totals_from(first, lo_p, now), days.totals(first + timedelta(days=1), days.upto),
-                acc.totals(weights * after),
+                days.totals_from(first, now - PERIODS[period], now), days.totals(first + timedelta(days=1), days.upto),
+                acc.totals(weights_after[period]),
             ])  # fmt: skip
         stored_dates = [d for d in dates if d < live_day]
-        out = _stored_day_list(days, stored_dates) if days is not None and stored_dates else []
+        out = list(days.day_list(stored_dates, _stored_day_list)) if days is not None and stored_dates else []
         if live_dates:
             out += [_day(d, t) for d, t in zip(live_dates, acc.by_period(edges), strict=True)]
         day_lists[ref] = out
@@ -391,7 +400,16 @@ def _minute_totals(
     first weighted per minute), the minutes after them live."""
     lo = now - PERIODS["24h"]
     first = math.floor(lo / HOUR) * HOUR
-    hours = load_hours(conn, refs, first, closed_before(now), marked) if stored else {}
+    hours: dict[str, StoredHours] = {}
+    if stored:
+        end = closed_before(now)
+        key = ("hours", cache.version, first, end, tuple(refs), tuple(sorted(marked.items())))
+        found = STORED_CACHE.get(key) if cache.version is not None else None
+        hours = found if found is not None else {}
+        if found is None:
+            hours = load_hours(conn, refs, first, end, marked)
+            if cache.version is not None:
+                STORED_CACHE.put(key, hours)
     by_live: dict[float, list[str]] = defaultdict(list)
     for ref in refs:
         by_live[hours[ref].upto if ref in hours else first].append(ref)
@@ -413,17 +431,16 @@ def _day(d: date, t: Mapping[str, float]) -> Day:
 
 
 def _stored_day_list(days: StoredDays, dates: Sequence[date]) -> list[Day]:
-    """`Day`s of stored days, as `_day` makes them (vectorised but for Python's own rounding)."""
+    """`Day`s of stored days, as `_day` makes them (the rounding to whole seconds in numpy, half to even as
+    Python's `round`; the percentage by `pct` itself, so both paths give the same figures)."""
     i = (dates[0] - days.first).days
-    known, maint, down, unreach = days.sums[:, i : i + len(dates)]
-    counted = known - maint
-    ok = counted > 1e-9
-    value = np.where(ok, 100.0 * np.maximum(0.0, counted - down) / np.where(ok, counted, 1.0), np.nan)
+    block = days.sums[:, i : i + len(dates)]
+    down, maint, unreach = (np.rint(block[k]).astype(np.int64).tolist() for k in (2, 1, 3))
+    known, maint_s, down_s = block[0].tolist(), block[1].tolist(), block[2].tolist()
+    counted = [k - m for k, m in zip(known, maint_s, strict=True)]
     return [
-        Day(d, round(v, 2) if k else None, round(dn), round(m), round(u))
-        for d, v, k, dn, m, u in zip(
-            dates, value.tolist(), ok.tolist(), down.tolist(), maint.tolist(), unreach.tolist(), strict=True
-        )
+        Day(d, None if c <= 1e-9 else round(100.0 * max(0.0, c - dn) / c, 2), dr, mr, ur)  # as `pct` does
+        for d, c, dn, dr, mr, ur in zip(dates, counted, down_s, down, maint, unreach, strict=True)
     ]
 
 

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import psycopg
+from psycopg.adapt import Loader
 
 from ioc.store.uptime_marks import SETTLE_S, closed_before
 
@@ -173,6 +175,7 @@ class RefreshResult:
     days: int = 0  # (entity, day) figures computed
     hours: int = 0  # (entity, hour) figures computed
     marks: int = 0  # marks taken
+    kpi_days: int = 0  # (counter series, day) rows of kpi_daily computed
 
 
 def refresh_uptime_daily(
@@ -226,7 +229,15 @@ def refresh_uptime_daily(
     for chunk in _chunks(hour_todo, HOUR, CHUNK_HOURS):
         chunk_refs = sorted(set().union(*(hour_todo[h] for h in chunk)))
         result.hours += _store_hours(conn, chunk_refs, chunk, full=[h for h in chunk if h in full_hours])
+    from ioc.store.kpis import refresh_kpi_days  # the same marks say which counters' days changed
+
+    result.kpi_days = refresh_kpi_days(conn, now, [(k, e, d) for k, e, d, _ in marks])
     with conn.transaction():
+        if result.days or result.hours or marks:
+            conn.execute(
+                "INSERT INTO uptime_version (one, written_at) VALUES (true, clock_timestamp())"
+                " ON CONFLICT (one) DO UPDATE SET written_at = excluded.written_at"
+            )
         if marks:
             conn.execute(
                 "DELETE FROM uptime_dirty d USING unnest(%s::text[], %s::text[], %s::date[], %s::timestamptz[])"
@@ -319,6 +330,71 @@ def _store_hours(conn: psycopg.Connection, refs: list[str], chunk: list[float], 
 # -- reading ------------------------------------------------------------------------------------------
 
 
+class StoredCache:
+    """What readers loaded of the stored figures, kept while `uptime_version` (the upkeep's last write) stays
+    the same: the province's 90 days of 500 services are read and made into `Day`s once per upkeep write,
+    not once per request. Keys name the database, the version and everything the loaded value depends on."""
+
+    def __init__(self, size: int = 16):
+        self._size = size
+        self._items: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def version(conn: psycopg.Connection) -> tuple[Any, ...] | None:
+        row = conn.execute("SELECT written_at FROM uptime_version").fetchone()
+        if row is None:
+            return None
+        info = conn.info
+        return (info.host, info.port, info.dbname, row[0])
+
+    def get(self, key: tuple[Any, ...]) -> Any:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: tuple[Any, ...], value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+STORED_CACHE = StoredCache()
+
+_FLOAT8_ARRAY_OID = 1022
+_INT4_ARRAY_OID = 1007
+_ELEMENT = {_FLOAT8_ARRAY_OID: (">f8", 8), _INT4_ARRAY_OID: (">i4", 4)}
+
+
+class _NumpyArrayLoader(Loader):
+    """A one-dimensional binary float8[] / int4[] without nulls as a numpy array (psycopg's own loader makes
+    a Python object per element: 90 days of 500 entities took ~50 ms)."""
+
+    format = psycopg.pq.Format.BINARY
+
+    def load(self, data: bytes | bytearray | memoryview) -> np.ndarray:
+        buf = bytes(data)
+        ndim, has_null = int.from_bytes(buf[0:4], "big"), int.from_bytes(buf[4:8], "big")
+        kind, width = _ELEMENT[self.oid]
+        if ndim == 0:
+            return np.empty(0, dtype=kind)
+        if ndim != 1 or has_null:
+            raise ValueError("a one-dimensional array without nulls was expected")
+        n = int.from_bytes(buf[12:16], "big")
+        items = np.frombuffer(buf, dtype=np.dtype([("len", ">i4"), ("v", kind)]), count=n, offset=20)
+        return items["v"].astype(np.float64 if width == 8 else np.int64)
+
+
+def numpy_cursor(conn: psycopg.Connection) -> psycopg.Cursor:
+    cur = conn.cursor(binary=True)
+    cur.adapters.register_loader(_FLOAT8_ARRAY_OID, _NumpyArrayLoader)
+    cur.adapters.register_loader(_INT4_ARRAY_OID, _NumpyArrayLoader)
+    return cur
+
+
 @dataclass(frozen=True, slots=True)
 class StoredDays:
     """One entity's usable stored days `first` .. `upto` - 1: known, maintenance, down and unreachable
@@ -328,11 +404,24 @@ class StoredDays:
     upto: date
     sums: np.ndarray
     hours: dict[date, tuple[float, np.ndarray]]
+    days_made: dict[tuple[date, ...], Any] = field(default_factory=dict)  # memo of `day_list` and `totals`
+
+    def day_list(self, dates: Sequence[date], make: Any) -> Any:
+        """`make(self, dates)`, once per dates (a loaded value may serve many requests, see StoredCache)."""
+        key = tuple(dates)
+        made = self.days_made.get(key)
+        if made is None:
+            made = self.days_made[key] = make(self, dates)
+        return made
 
     def totals(self, lo: date, hi: date) -> dict[str, float]:
         """Totals of the days lo .. hi - 1."""
-        i, j = (lo - self.first).days, (hi - self.first).days
-        return {name: math.fsum(self.sums[k, i:j]) for k, name in enumerate(NAMES)}
+        key = (lo, hi)
+        made = self.days_made.get(key)
+        if made is None:
+            i, j = (lo - self.first).days, (hi - self.first).days
+            made = self.days_made[key] = {name: math.fsum(self.sums[k, i:j]) for k, name in enumerate(NAMES)}
+        return made
 
     def totals_from(self, day: date, lo: float, hi: float) -> dict[str, float]:
         """Totals of `day`'s buckets weighted by their overlap with [lo, hi), as `Account.totals` weighs them."""
@@ -359,13 +448,14 @@ def load_days(
     n = (last - first).days + 1
     params = {"kinds": kinds, "ids": ids, "tz": timezone, "first": first, "last": last, "hours_on": list(hours_on)}
     out: dict[str, StoredDays] = {}
-    with conn.cursor(binary=True) as cur:
+    with numpy_cursor(conn) as cur:
         cur.execute(
             """
             SELECT r.kind, r.entity, x.at, x.known, x.maint, x.down, x.unreach
             FROM unnest(%(kinds)s::text[], %(ids)s::text[]) r(kind, entity)
             CROSS JOIN LATERAL (  -- by entity: one agency's entities without reading every entity's days
-                SELECT array_agg(day - %(first)s::date ORDER BY day) AS at, array_agg(known_s ORDER BY day) AS known,
+                SELECT array_agg((day - %(first)s::date)::int4 ORDER BY day) AS at,
+                       array_agg(known_s ORDER BY day) AS known,
                        array_agg(maintenance_s ORDER BY day) AS maint, array_agg(down_s ORDER BY day) AS down,
                        array_agg(unreachable_s ORDER BY day) AS unreach
                 FROM uptime_daily d
@@ -388,7 +478,7 @@ def load_days(
             if count == 0:
                 continue
             values = np.zeros((4, n))
-            values[:, idx] = np.array(sums, dtype=np.float64)
+            values[:, idx] = np.vstack(sums)
             out[ref] = StoredDays(first, first + timedelta(days=count), values[:, :count], {})
         wanted = [d for d in hours_on if first <= d <= last]
         if not out or not wanted:
@@ -406,7 +496,7 @@ def load_days(
         for kind, entity, day, first_bucket, *hours in cur:
             stored = out.get(f"{kind}/{entity}")
             if stored is not None and day < stored.upto:
-                stored.hours[day] = (float(first_bucket), np.array(hours, dtype=np.float64))
+                stored.hours[day] = (float(first_bucket), np.vstack(hours))
     return out
 
 
@@ -439,13 +529,13 @@ def load_hours(
     params = {"kinds": kinds, "ids": ids, "first": datetime.fromtimestamp(first, UTC),
               "end": datetime.fromtimestamp(end, UTC), "f": first}  # fmt: skip
     out: dict[str, StoredHours] = {}
-    with conn.cursor(binary=True) as cur:
+    with numpy_cursor(conn) as cur:
         cur.execute(
             """
             SELECT r.kind, r.entity, x.at, x.known, x.maint, x.down, x.unreach
             FROM unnest(%(kinds)s::text[], %(ids)s::text[]) r(kind, entity)
             CROSS JOIN LATERAL (
-                SELECT array_agg(((extract(epoch FROM hour) - %(f)s) / 3600)::int ORDER BY hour) AS at,
+                SELECT array_agg(((extract(epoch FROM hour) - %(f)s) / 3600)::int4 ORDER BY hour) AS at,
                        array_agg(known_s ORDER BY hour) AS known, array_agg(maintenance_s ORDER BY hour) AS maint,
                        array_agg(down_s ORDER BY hour) AS down, array_agg(unreachable_s ORDER BY hour) AS unreach
                 FROM uptime_hourly d
@@ -468,7 +558,7 @@ def load_hours(
             if count == 0:
                 continue
             arr = np.zeros((4, n))
-            arr[:, idx] = np.array(values, dtype=np.float64)
+            arr[:, idx] = np.vstack(values)
             sums[ref] = (count, arr[:, :count])
         if not sums:
             return out
@@ -485,5 +575,5 @@ def load_hours(
             ref = f"{kind}/{entity}"
             if ref in sums:
                 count, stored = sums[ref]
-                out[ref] = StoredHours(first, first + count * HOUR, stored, np.array(minutes, dtype=np.float64))
+                out[ref] = StoredHours(first, first + count * HOUR, stored, np.vstack(minutes))
     return out

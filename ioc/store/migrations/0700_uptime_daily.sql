@@ -48,6 +48,13 @@ CREATE TABLE uptime_hourly_filled (
     hour        timestamptz PRIMARY KEY
 );
 
+-- When the upkeep last wrote any of the tables above: readers keep what they loaded of them while it
+-- stays the same (ioc.store.uptime_daily.StoredCache).
+CREATE TABLE uptime_version (
+    one         boolean PRIMARY KEY DEFAULT true CHECK (one),
+    written_at  timestamptz NOT NULL
+);
+
 -- What changed since it was computed, per entity and UTC day (`0001-01-01`: every day): the writer
 -- marks the days a committed batch touched with samples or statuses of closed hours, the triggers below
 -- the entities a maintenance window matches and the entities whose inventory entry changed. The upkeep
