@@ -6,8 +6,8 @@ the (entity, UTC day) pairs its late rows touched in `uptime_dirty`, one UPSERT 
 so the upkeep recomputes only those. Live data (the current hour) marks nothing and costs one numpy
 comparison per batch. A sample also changes the day after it when it lies in its last two hours (silence
 and `up` are carried over), so both are marked. A late status may change every day after it (the
-entity stays offline until its next status), and a sample before the entity's first data every day
-between them: those mark every day of the entity (here, and the trigger on `entities.first_seen`).
+entity stays offline until its next status): it marks every day of the entity; a sample before the
+entity's first data changes the days between them, which the trigger on `entities.first_seen` marks.
 A writer marks a pair at most once per `MARK_TTL_S`; the upkeep takes marks only
 once `SETTLE_S` old, so a mark this cache left out is never taken before a later one is written.
 """

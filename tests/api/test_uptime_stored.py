@@ -193,7 +193,7 @@ def test_live_samples_mark_nothing(settings: Settings, store):
     store.load_inventory(INVENTORY)
     now = time.time()
     send(settings, [("service/dvc-portal", minutes(now - 60, now, "up", lambda ts: 1))])
-    assert ("service", "dvc-portal", date.min) in marks(store.dsn)  # new, then its first data: every day
+    assert ("service", "dvc-portal", date.min) in marks(store.dsn)  # new in the inventory: every day
     refresh(store.dsn, now)
     now = time.time()
     send(settings, [("service/dvc-portal", minutes(now - 60, now, "up", lambda ts: 1))])

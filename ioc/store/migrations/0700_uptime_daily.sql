@@ -125,9 +125,19 @@ CREATE TRIGGER entities_uptime_dirty_update AFTER UPDATE OF depends_on, interval
           OR OLD.site IS DISTINCT FROM NEW.site OR OLD.agency IS DISTINCT FROM NEW.agency)
     EXECUTE FUNCTION ioc_uptime_entity_changed();
 
--- A sample before an entity's first data (a backfill reaching further back) changes every day between
--- them (from unknown to silent, or to its figures).
+-- Its first data set or moved earlier (a backfill reaching further back): the days between the new first
+-- data and the old one (or now) go from unknown to known; the days after keep their figures.
+CREATE FUNCTION ioc_uptime_first_seen_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO uptime_dirty (kind, entity, day)
+    SELECT NEW.kind, NEW.id, d::date
+    FROM generate_series((NEW.first_seen AT TIME ZONE 'UTC')::date,
+                         (coalesce(OLD.first_seen, now()) AT TIME ZONE 'UTC')::date, interval '1 day') AS d
+    ON CONFLICT (kind, entity, day) DO UPDATE SET marked_at = clock_timestamp();
+    RETURN NULL;
+END $$;
+
 CREATE TRIGGER entities_uptime_dirty_first_seen AFTER UPDATE OF first_seen ON entities
     FOR EACH ROW
     WHEN (OLD.first_seen IS NULL AND NEW.first_seen IS NOT NULL OR NEW.first_seen < OLD.first_seen)
-    EXECUTE FUNCTION ioc_uptime_entity_changed();
+    EXECUTE FUNCTION ioc_uptime_first_seen_changed();
