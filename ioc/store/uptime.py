@@ -154,7 +154,14 @@ def load_histories(
 
     missing = [r for r in targets if r not in cache.first]
     if missing:
-        cache.first.update(first_data(conn, missing, meta))
+        # Kept per upkeep write too: it moves only with an entity's first_seen (in the key) or retention.
+        key = ("first", cache.version, tuple(missing), tuple(meta[r].first_seen for r in missing))
+        found = STORED_CACHE.get(key) if cache.version is not None else None
+        if found is None:
+            found = first_data(conn, missing, meta)
+            if cache.version is not None:
+                STORED_CACHE.put(key, found)
+        cache.first.update(found)
     first = {r: cache.first[r] for r in targets if cache.first[r] is not None}
 
     changes: dict[str, list[tuple[float, str]]] = {}

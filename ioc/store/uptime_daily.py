@@ -34,6 +34,7 @@ HORIZON_DAYS = 92  # closed days kept: 90 daily bars, and the day where a 90-day
 HORIZON_HOURS = 26  # closed hours kept, for the 24-hour figures
 CHUNK_DAYS = 8  # days computed together (one read of the rollups)
 CHUNK_HOURS = 6
+CHUNK_ENTITIES = 250  # entities computed together (memory: entities x buckets arrays, and their rows)
 HOUR = 3600.0
 MINUTE = 60.0
 NAMES = ("known_s", "maintenance_s", "down_s", "unreachable_s")
@@ -225,10 +226,16 @@ def refresh_uptime_daily(
     result = RefreshResult(marks=len(marks))
     for chunk in _chunks(day_todo, timedelta(days=1), CHUNK_DAYS):
         chunk_refs = sorted(set().union(*(day_todo[d] for d in chunk)))
-        result.days += _store_days(conn, chunk_refs, chunk, timezone, full=[d for d in chunk if d in full_days])
+        for i in range(0, len(chunk_refs), CHUNK_ENTITIES):
+            part = chunk_refs[i : i + CHUNK_ENTITIES]
+            done = i + CHUNK_ENTITIES >= len(chunk_refs)
+            result.days += _store_days(conn, part, chunk, timezone, full=[d for d in chunk if d in full_days and done])
     for chunk in _chunks(hour_todo, HOUR, CHUNK_HOURS):
         chunk_refs = sorted(set().union(*(hour_todo[h] for h in chunk)))
-        result.hours += _store_hours(conn, chunk_refs, chunk, full=[h for h in chunk if h in full_hours])
+        for i in range(0, len(chunk_refs), CHUNK_ENTITIES):
+            part = chunk_refs[i : i + CHUNK_ENTITIES]
+            done = i + CHUNK_ENTITIES >= len(chunk_refs)
+            result.hours += _store_hours(conn, part, chunk, full=[h for h in chunk if h in full_hours and done])
     from ioc.store.kpis import refresh_kpi_days  # the same marks say which counters' days changed
 
     result.kpi_days = refresh_kpi_days(conn, now, [(k, e, d) for k, e, d, _ in marks])
@@ -265,8 +272,9 @@ def _store_days(conn: psycopg.Connection, refs: list[str], chunk: list[date], ti
             continue
         kind, entity = ref.split("/", 1)
         sums = [float(v) for v in hours.sum(axis=1)]
-        rows.append((timezone, kind, entity, day, *sums, datetime.fromtimestamp(first_bucket, UTC),
-                     *(h.tolist() for h in hours)))  # fmt: skip
+        # Days before its first data (most of them on a new install) keep no per-hour figures: all zero.
+        per_hour = [h.tolist() for h in hours] if sums[0] > 0 else [[], [], [], []]
+        rows.append((timezone, kind, entity, day, *sums, datetime.fromtimestamp(first_bucket, UTC), *per_hour))
     kinds, ids = _split(refs)
     with conn.transaction():
         conn.execute(
@@ -300,8 +308,9 @@ def _store_hours(conn: psycopg.Connection, refs: list[str], chunk: list[float], 
         for h in chunk:
             i = int((h - lo) // MINUTE)
             part = values[:, i : i + 60]
-            rows.append((kind, entity, datetime.fromtimestamp(h, UTC), *(float(v) for v in part.sum(axis=1)),
-                         *(m.tolist() for m in part)))  # fmt: skip
+            sums = [float(v) for v in part.sum(axis=1)]
+            per_minute = [m.tolist() for m in part] if sums[0] > 0 else [[], [], [], []]
+            rows.append((kind, entity, datetime.fromtimestamp(h, UTC), *sums, *per_minute))
     kinds, ids = _split(refs)
     stamps = [datetime.fromtimestamp(h, UTC) for h in chunk]
     with conn.transaction():
@@ -510,8 +519,9 @@ class StoredHours:
     first_minutes: np.ndarray
 
     def totals(self, lo: float) -> dict[str, float]:
-        """[lo, upto) weighted as `Account.totals` weighs the minutes, `lo` inside the first hour."""
-        starts = self.first + MINUTE * np.arange(60, dtype=np.float64)
+        """[lo, upto) weighted as `Account.totals` weighs the minutes, `lo` inside the first hour (an hour with
+        no known time keeps no minutes)."""
+        starts = self.first + MINUTE * np.arange(self.first_minutes.shape[1], dtype=np.float64)
         w = np.clip((starts + MINUTE - np.maximum(lo, starts)) / MINUTE, 0.0, 1.0)
         return {
             name: float(np.dot(self.first_minutes[k], w)) + math.fsum(self.sums[k, 1:]) for k, name in enumerate(NAMES)

@@ -1,8 +1,8 @@
 -- Uptime per entity and closed local day, and per entity and closed hour for the last day, kept by the
 -- store upkeep (ioc.store.uptime_daily) so that status pages, agency health and reports read stored
 -- figures instead of 90 days of rollups. Figures are seconds, as ioc.uptime computes them: days on the
--- hour grid (`hours_*`: the same per hour bucket starting in the day, from `first_bucket`), hours on the
--- minute grid (`minutes_*`: per minute of the hour).
+-- hour grid (`hours_*`: the same per hour bucket starting in the day, from `first_bucket`; empty for a day
+-- without known time), hours on the minute grid (`minutes_*`: per minute of the hour; empty likewise).
 CREATE TABLE uptime_daily (
     timezone          text NOT NULL,
     kind              text NOT NULL,
@@ -126,9 +126,13 @@ CREATE TRIGGER entities_uptime_dirty_update AFTER UPDATE OF depends_on, interval
     EXECUTE FUNCTION ioc_uptime_entity_changed();
 
 -- Its first data set or moved earlier (a backfill reaching further back): the days between the new first
--- data and the old one (or now) go from unknown to known; the days after keep their figures.
+-- data and the old one (or now) go from unknown to known; the days after keep their figures. First data
+-- of an hour not computed yet (live data; ioc.store.uptime_marks: late_before) changes nothing stored.
 CREATE FUNCTION ioc_uptime_first_seen_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF NEW.first_seen >= date_trunc('hour', clock_timestamp() - interval '120 seconds') THEN
+        RETURN NULL;
+    END IF;
     INSERT INTO uptime_dirty (kind, entity, day)
     SELECT NEW.kind, NEW.id, d::date
     FROM generate_series((NEW.first_seen AT TIME ZONE 'UTC')::date,
