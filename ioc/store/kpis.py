@@ -274,6 +274,11 @@ def refresh_kpi_days(conn: psycopg.Connection, now: float, marks: Sequence[tuple
     filled = {d for (d,) in conn.execute("SELECT day FROM kpi_daily_filled WHERE day >= %s", (first,))}
     todo: dict[date, set[int]] = {d: set(every) for d in horizon if d not in filled}
     full = set(todo)
+    if last in filled:  # new counter series (none of their days stored): every day of them
+        have = {sid for (sid,) in conn.execute("SELECT series_id FROM kpi_daily WHERE day = %s", (last,))}
+        newcomers = set(every) - have
+        for d in horizon if newcomers else ():
+            todo.setdefault(d, set()).update(newcomers)
     for kind, entity, day in marks:
         sids = by_entity.get((kind, entity))
         if not sids:

@@ -207,6 +207,15 @@ def refresh_uptime_daily(
     day_todo: dict[date, set[str]] = {d: set(refs) for d in horizon if d not in filled}
     hour_todo: dict[float, set[str]] = {h: set(refs) for h in hours if h not in hours_filled}
     full_days, full_hours = set(day_todo), set(hour_todo)
+    # New entities (none of their days stored): every day and hour of them.
+    newcomers = [f"{k}/{i}" for k, i in conn.execute(
+        "SELECT e.kind, e.id FROM entities e WHERE NOT EXISTS (SELECT FROM uptime_daily d"
+        " WHERE d.timezone = %s AND d.kind = e.kind AND d.entity = e.id AND d.day = %s)",
+        (timezone, last))] if last in filled else []  # fmt: skip
+    for d in horizon if newcomers else ():
+        day_todo.setdefault(d, set()).update(newcomers)
+    for h in hours if newcomers else ():
+        hour_todo.setdefault(h, set()).update(newcomers)
     for kind, entity, day, _ in marks:
         ref = f"{kind}/{entity}"
         if ref not in meta:

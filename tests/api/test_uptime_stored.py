@@ -189,12 +189,15 @@ def test_an_inventory_change_updates_the_stored_days(store, backfilled):
     assert found.unreachable_s == 0 and found.down_s == pytest.approx(3600 - 180, abs=120)
 
 
-def test_live_samples_mark_nothing(settings: Settings, store):
+def test_a_new_entity_gets_its_days_and_live_samples_mark_nothing(settings: Settings, store):
     store.load_inventory(INVENTORY)
     now = time.time()
     send(settings, [("service/dvc-portal", minutes(now - 60, now, "up", lambda ts: 1))])
-    assert ("service", "dvc-portal", date.min) in marks(store.dsn)  # new in the inventory: every day
+    assert marks(store.dsn) == set()  # new in the inventory, first data now: nothing stored changes
     refresh(store.dsn, now)
     now = time.time()
     send(settings, [("service/dvc-portal", minutes(now - 60, now, "up", lambda ts: 1))])
     assert marks(store.dsn) == set()
+    store.load_inventory(INVENTORY + "  - {kind: service, id: edoc, name: VB, agency: so-tttt, interval_s: 60}\n")
+    assert refresh(store.dsn, now).days == 90 + 2  # the newcomer's days only
+    assert_agree(store.dsn, now)

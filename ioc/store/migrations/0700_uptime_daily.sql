@@ -21,7 +21,8 @@ CREATE TABLE uptime_daily (
     PRIMARY KEY (timezone, kind, entity, day)
 );
 
--- The days computed for every entity there was (a new entity is marked in uptime_dirty instead).
+-- The days computed for every entity there was (a new entity's days are computed when the upkeep finds
+-- it without the latest one).
 CREATE TABLE uptime_daily_filled (
     timezone    text NOT NULL,
     day         date NOT NULL,
@@ -108,8 +109,9 @@ END $$;
 CREATE TRIGGER maintenance_windows_uptime_dirty AFTER INSERT OR UPDATE OR DELETE ON maintenance_windows
     FOR EACH ROW EXECUTE FUNCTION ioc_uptime_window_changed();
 
--- A new entity, or a change of what its figures depend on (its dependencies, heartbeat, the labels
--- windows match): every day of it. The writer's updates of first/last seen do not fire this.
+-- A change of what an entity's figures depend on (its dependencies, heartbeat, the labels windows match):
+-- every day of it. The writer's updates of first/last seen do not fire this. (A new entity has no stored
+-- figures yet: the upkeep computes its days, readers count it live until then.)
 CREATE FUNCTION ioc_uptime_entity_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO uptime_dirty (kind, entity, day) VALUES (NEW.kind, NEW.id, date '0001-01-01')
@@ -117,8 +119,6 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER entities_uptime_dirty_insert AFTER INSERT ON entities
-    FOR EACH ROW EXECUTE FUNCTION ioc_uptime_entity_changed();
 CREATE TRIGGER entities_uptime_dirty_update AFTER UPDATE OF depends_on, interval_s, site, agency ON entities
     FOR EACH ROW
     WHEN (OLD.depends_on IS DISTINCT FROM NEW.depends_on OR OLD.interval_s IS DISTINCT FROM NEW.interval_s
