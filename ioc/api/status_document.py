@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import psycopg
@@ -16,7 +17,7 @@ import psycopg
 from ioc.api.params import rfc3339
 from ioc.status import matches, window_intervals
 from ioc.store.queries import EntityStatus, entity_statuses, load_windows
-from ioc.store.uptime import uptimes
+from ioc.store.uptime import Day, uptimes
 
 DAYS = 90
 MAINTENANCE_AHEAD_S = 7 * 86400.0
@@ -104,6 +105,18 @@ def maintenance(conn: psycopg.Connection, services: list[EntityStatus], now: flo
     return out
 
 
+@lru_cache(maxsize=100_000)  # two provinces' worth of days
+def _day_json(d: Day) -> dict[str, Any]:
+    """One day of the document (the same `Day` of a stored day serves every document until the upkeep
+    recomputes it; the dicts are only read, by the JSON encoder and the templates)."""
+    return {
+        "date": d.date.isoformat(),
+        "uptime_pct": d.uptime_pct,
+        "down_s": d.down_s,
+        "maintenance_s": d.maintenance_s,
+    }
+
+
 def status_document(
     conn: psycopg.Connection, now: float, timezone: str, agency: PublicAgency | None = None
 ) -> dict[str, Any]:
@@ -119,15 +132,7 @@ def status_document(
                 "name": e.row.name or e.row.id,
                 "status": e.status,
                 "uptime_pct": u.uptime_pct if u else dict.fromkeys(("24h", "7d", "30d", "90d")),
-                "days": [
-                    {
-                        "date": d.date.isoformat(),
-                        "uptime_pct": d.uptime_pct,
-                        "down_s": d.down_s,
-                        "maintenance_s": d.maintenance_s,
-                    }
-                    for d in (u.days if u else [])
-                ],
+                "days": [_day_json(d) for d in (u.days if u else [])],
             }
         )
     return {

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 _LOCK_KEY = 0x10C_0002  # one process does the upkeep at a time
 _REFRESH_LOCK_KEY = 0x10C_0003
 _UPTIME_LOCK_KEY = 0x10C_0004
+UPTIME_BUDGET_S = 5.0  # work begun per run: a first fill of a big store spreads over a few minutes
 
 
 def run_upkeep(pool: ConnectionPool, settings: Settings) -> tuple[int, int] | None:
@@ -85,7 +86,7 @@ def refresh_uptime(pool: ConnectionPool, settings: Settings) -> RefreshResult | 
         if not conn.execute("SELECT pg_try_advisory_lock(%s)", (_UPTIME_LOCK_KEY,)).fetchone()[0]:  # type: ignore[index]
             return None
         try:
-            return refresh_uptime_daily(conn, settings.timezone, time.time())
+            return refresh_uptime_daily(conn, settings.timezone, time.time(), budget_s=UPTIME_BUDGET_S)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_UPTIME_LOCK_KEY,))
 

@@ -130,7 +130,7 @@ def load_histories(
     with numpy_cursor(conn) as cur:
         row = cur.execute(
             f"""
-            SELECT array_agg((e.i - 1)::int4), array_agg(((extract(epoch FROM x.bucket) - %(s0)s) / %(w)s)::int4),
+            SELECT array_agg((e.i - 1)::int4), array_agg(((date_part('epoch', x.bucket) - %(s0)s) / %(w)s)::int4),
                    array_agg(CASE WHEN s.metric = 'up' THEN x.cnt ELSE 0 END::float8),
                    array_agg(CASE WHEN s.metric = 'up' THEN x.total ELSE 0 END::float8)
             FROM unnest(%(kinds)s::text[], %(ids)s::text[]) WITH ORDINALITY AS e(kind, entity, i)
@@ -343,9 +343,8 @@ def _marked_since(conn: psycopg.Connection, refs: Sequence[str], meta: dict[str,
     return out
 
 
-def _sum(parts: Iterable[Mapping[str, float]]) -> dict[str, float]:
-    parts = list(parts)
-    return {k: math.fsum(p[k] for p in parts) for k in NAMES}
+def _sum(parts: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    return {k: sum(p[k] for p in parts) for k in NAMES}
 
 
 def _day_figures(

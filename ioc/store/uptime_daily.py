@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -177,13 +178,15 @@ class RefreshResult:
     hours: int = 0  # (entity, hour) figures computed
     marks: int = 0  # marks taken
     kpi_days: int = 0  # (counter series, day) rows of kpi_daily computed
+    left: bool = False  # unmarked work (of a first fill) left for the next runs: the time budget ran out
 
 
 def refresh_uptime_daily(
-    conn: psycopg.Connection, timezone: str, now: float, settle_s: float = SETTLE_S
+    conn: psycopg.Connection, timezone: str, now: float, settle_s: float = SETTLE_S, budget_s: float = math.inf
 ) -> RefreshResult:
     """Compute the closed days and hours not computed yet, and the marked ones (marks at least `settle_s`
-    old); `conn` in autocommit."""
+    old); `conn` in autocommit. Past `budget_s` of work no further chunk is begun, the marks stay for the
+    next run (what was computed is kept)."""
     from ioc.store.uptime import load_meta
 
     zone = ZoneInfo(timezone)
@@ -212,6 +215,8 @@ def refresh_uptime_daily(
         "SELECT e.kind, e.id FROM entities e WHERE NOT EXISTS (SELECT FROM uptime_daily d"
         " WHERE d.timezone = %s AND d.kind = e.kind AND d.entity = e.id AND d.day = %s)",
         (timezone, last))] if last in filled else []  # fmt: skip
+    marked_days: set[date] = set(horizon) if newcomers else set()  # done whatever the budget
+    marked_hours: set[float] = set(hours) if newcomers else set()
     for d in horizon if newcomers else ():
         day_todo.setdefault(d, set()).update(newcomers)
     for h in hours if newcomers else ():
@@ -229,17 +234,27 @@ def refresh_uptime_daily(
         for d in horizon:
             if lo_s < local_midnight(d + timedelta(days=1), zone) and local_midnight(d, zone) < hi_s:
                 day_todo.setdefault(d, set()).update(affected)
+                marked_days.add(d)
         for h in hours:
             if lo_s < h + HOUR and h < hi_s:
                 hour_todo.setdefault(h, set()).update(affected)
+                marked_hours.add(h)
     result = RefreshResult(marks=len(marks))
+    started = time.monotonic()
     for chunk in _chunks(day_todo, timedelta(days=1), CHUNK_DAYS):
+        # Past the budget (and one chunk) only marked work is done: the rest of a first fill in the next runs.
+        if result.days and time.monotonic() - started > budget_s and not marked_days.intersection(chunk):
+            result.left = True
+            continue
         chunk_refs = sorted(set().union(*(day_todo[d] for d in chunk)))
         for i in range(0, len(chunk_refs), CHUNK_ENTITIES):
             part = chunk_refs[i : i + CHUNK_ENTITIES]
             done = i + CHUNK_ENTITIES >= len(chunk_refs)
             result.days += _store_days(conn, part, chunk, timezone, full=[d for d in chunk if d in full_days and done])
     for chunk in _chunks(hour_todo, HOUR, CHUNK_HOURS):
+        if result.hours and time.monotonic() - started > budget_s and not marked_hours.intersection(chunk):
+            result.left = True
+            continue
         chunk_refs = sorted(set().union(*(hour_todo[h] for h in chunk)))
         for i in range(0, len(chunk_refs), CHUNK_ENTITIES):
             part = chunk_refs[i : i + CHUNK_ENTITIES]
@@ -374,7 +389,11 @@ class StoredCache:
             return value
 
     def put(self, key: tuple[Any, ...], value: Any) -> None:
+        """Keys are (kind, version, ...): what an older version of the same database loaded goes."""
+        version = key[1]
         with self._lock:
+            for old in [k for k in self._items if k[1][:3] == version[:3] and k[1] != version]:
+                del self._items[old]
             self._items[key] = value
             while len(self._items) > self._size:
                 self._items.popitem(last=False)

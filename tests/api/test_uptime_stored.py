@@ -201,3 +201,16 @@ def test_a_new_entity_gets_its_days_and_live_samples_mark_nothing(settings: Sett
     store.load_inventory(INVENTORY + "  - {kind: service, id: edoc, name: VB, agency: so-tttt, interval_s: 60}\n")
     assert refresh(store.dsn, now).days == 90 + 2  # the newcomer's days only
     assert_agree(store.dsn, now)
+
+
+def test_a_first_fill_spreads_over_runs_within_its_budget(store, backfilled):
+    now, _ = backfilled
+    with psycopg.connect(store.dsn, autocommit=True) as conn:
+        first = refresh_uptime_daily(conn, TZ, now, settle_s=0, budget_s=0.0)
+        assert first.left and first.days < 3 * 92  # the marked days, and one chunk
+        runs = 1
+        while refresh_uptime_daily(conn, TZ, now, settle_s=0, budget_s=0.0).left:
+            runs += 1
+            assert runs < 40
+    assert_agree(store.dsn, now)
+    assert refresh(store.dsn, now).days == 0
