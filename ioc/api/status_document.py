@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import psycopg
@@ -105,16 +104,26 @@ def maintenance(conn: psycopg.Connection, services: list[EntityStatus], now: flo
     return out
 
 
-@lru_cache(maxsize=100_000)  # two provinces' worth of days
+_DAY_JSON: dict[int, tuple[Day, dict[str, Any]]] = {}  # by the Day's identity (the Day kept, so is its id)
+
+
 def _day_json(d: Day) -> dict[str, Any]:
-    """One day of the document (the same `Day` of a stored day serves every document until the upkeep
-    recomputes it; the dicts are only read, by the JSON encoder and the templates)."""
-    return {
+    """One day of the document. The `Day`s of stored days are the same objects from one document to the next
+    until the upkeep recomputes them (ioc.store.uptime_daily.StoredCache), so their dicts are made once; the
+    dicts are only read, by the JSON encoder and the templates."""
+    hit = _DAY_JSON.get(id(d))
+    if hit is not None and hit[0] is d:
+        return hit[1]
+    made = {
         "date": d.date.isoformat(),
         "uptime_pct": d.uptime_pct,
         "down_s": d.down_s,
         "maintenance_s": d.maintenance_s,
     }
+    if len(_DAY_JSON) > 100_000:  # two provinces' worth
+        _DAY_JSON.clear()
+    _DAY_JSON[id(d)] = (d, made)
+    return made
 
 
 def status_document(
