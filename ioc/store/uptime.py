@@ -21,9 +21,9 @@ import psycopg
 
 from ioc.status import AnyWindow, heartbeat_s, matches, window_intervals
 from ioc.store.queries import load_windows
-from ioc.store.uptime_daily import (
-    LOOKBACK_S,
-    MINUTE_LOOKBACK_S,
+from ioc.store.uptime_daily import LOOKBACK_S, MINUTE_LOOKBACK_S
+from ioc.store.uptime_marks import closed_before
+from ioc.store.uptime_stored import (
     NAMES,
     STORED_CACHE,
     StoredDays,
@@ -34,7 +34,6 @@ from ioc.store.uptime_daily import (
     local_midnight,
     numpy_cursor,
 )
-from ioc.store.uptime_marks import closed_before
 from ioc.uptime import Account, EntityHistory, Grid, account, coverage, pct
 
 PERIODS: dict[str, float] = {"24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0, "90d": 90 * 86400.0}
