@@ -13,6 +13,7 @@ from functools import cache
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
+import orjson
 import psycopg
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
@@ -319,14 +320,24 @@ def _content(code: int, media_type: str, description: str) -> dict[int | str, di
     return {code: {"description": description, "content": {media_type: {"schema": {"type": "string"}}}}}
 
 
+def _json_document() -> dict[int | str, dict[str, Any]]:
+    """The status document, written by orjson (a `dict` return would go through FastAPI's slower encoder)."""
+    return {200: {"description": "the status document", "content": {"application/json": {"schema": {"type": "object"}}}}}
+
+
 def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-@router.get("/status.json")
-def status_json(request: Request, conn: ConnDep, settings: SettingsDep, now: NowDep) -> dict[str, Any]:
+def json_response(doc: dict[str, Any]) -> Response:
+    """The document as JSON by orjson: FastAPI's own encoding walked the province's 90 x 500 days in ~1 s."""
+    return Response(orjson.dumps(doc), media_type="application/json")
+
+
+@router.get("/status.json", response_class=Response, responses=_json_document())
+def status_json(request: Request, conn: ConnDep, settings: SettingsDep, now: NowDep) -> Response:
     """The province's public services: status, uptime, 90 days, incidents, maintenance (no key needed)."""
-    return cached_document(request, conn, now, settings.timezone, None)
+    return json_response(cached_document(request, conn, now, settings.timezone, None))
 
 
 @router.get("/status", response_class=HTMLResponse, responses=json_errors(422))
@@ -376,12 +387,10 @@ def badge(
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "max-age=60"})
 
 
-@router.get("/status/{agency_id}.json", responses=errors(404))
-def agency_status_json(
-    request: Request, conn: ConnDep, settings: SettingsDep, now: NowDep, agency_id: str
-) -> dict[str, Any]:
+@router.get("/status/{agency_id}.json", response_class=Response, responses={**_json_document(), **json_errors(404)})
+def agency_status_json(request: Request, conn: ConnDep, settings: SettingsDep, now: NowDep, agency_id: str) -> Response:
     """One public agency's status, as JSON (no key needed)."""
-    return cached_document(request, conn, now, settings.timezone, _agency(conn, agency_id))
+    return json_response(cached_document(request, conn, now, settings.timezone, _agency(conn, agency_id)))
 
 
 @router.get(
