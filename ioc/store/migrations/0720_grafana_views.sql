@@ -223,9 +223,9 @@ WITH RECURSIVE grid AS (
         UNION ALL
         SELECT extract(epoch FROM (d.day + w.start_time) AT TIME ZONE w.timezone)::float8,
                extract(epoch FROM (d.day + w.start_time) AT TIME ZONE w.timezone + w.duration)::float8
-        FROM generate_series((to_timestamp(g.g0) AT TIME ZONE w.timezone)::date
-                                 - (floor(extract(epoch FROM w.duration) / 86400)::integer + 1),
-                             (p_to AT TIME ZONE w.timezone)::date, interval '1 day') AS d(day)
+        FROM generate_series(((to_timestamp(g.g0) AT TIME ZONE w.timezone)::date
+                                 - (floor(extract(epoch FROM w.duration) / 86400)::integer + 1))::timestamp,
+                             (p_to AT TIME ZONE w.timezone)::date::timestamp, interval '1 day') AS d(day)
         WHERE w.starts_at IS NULL AND extract(epoch FROM w.duration) > 0
           AND extract(isodow FROM d.day)::smallint = ANY (w.weekdays)
     ) o
@@ -239,12 +239,15 @@ WITH RECURSIVE grid AS (
     CROSS JOIN LATERAL unnest(u.ranges) AS r
 ), cover AS (
     SELECT i.ref, b,
-           least(1.0, sum(greatest(0.0, least(i.hi::float8, g.g0 + (b + 1) * g.w) - greatest(i.lo::float8, g.g0 + b * g.w)))
-                      FILTER (WHERE i.what = 'offline') / g.w) AS offline,
-           least(1.0, sum(greatest(0.0, least(i.hi::float8, g.g0 + (b + 1) * g.w) - greatest(i.lo::float8, g.g0 + b * g.w)))
-                      FILTER (WHERE i.what = 'silent') / g.w) AS silent,
-           least(1.0, sum(greatest(0.0, least(i.hi::float8, g.g0 + (b + 1) * g.w) - greatest(i.lo::float8, g.g0 + b * g.w)))
-                      FILTER (WHERE i.what = 'maint') / g.w) AS maint
+           least(1.0, coalesce(sum(greatest(0.0, least(i.hi::float8, g.g0 + (b + 1) * g.w)
+                                                 - greatest(i.lo::float8, g.g0 + b * g.w)))
+                                   FILTER (WHERE i.what = 'offline'), 0.0) / g.w) AS offline,
+           least(1.0, coalesce(sum(greatest(0.0, least(i.hi::float8, g.g0 + (b + 1) * g.w)
+                                                 - greatest(i.lo::float8, g.g0 + b * g.w)))
+                                   FILTER (WHERE i.what = 'silent'), 0.0) / g.w) AS silent,
+           least(1.0, coalesce(sum(greatest(0.0, least(i.hi::float8, g.g0 + (b + 1) * g.w)
+                                                 - greatest(i.lo::float8, g.g0 + b * g.w)))
+                                   FILTER (WHERE i.what = 'maint'), 0.0) / g.w) AS maint
     FROM intervals i, grid g,
          generate_series(greatest(0, floor((i.lo::float8 - g.g0) / g.w)::integer),
                          least(g.n - 1, floor((i.hi::float8 - g.g0) / g.w)::integer)) AS b
