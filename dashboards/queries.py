@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dashboards.common import site_and_agency
 
-# Minutes up to 2 days, hours beyond: the rollup the range needs (the function `ioc_views.rollup`).
+# Minutes up to 6 hours, hours beyond: the rollup the range needs (the function `ioc_views.rollup`).
 ROLLUP = "ioc_views.rollup($__timeFrom()::timestamptz, $__timeTo()::timestamptz)"
 ENTITY_FILTER = site_and_agency("e.site", "e.agency")
 

@@ -71,7 +71,7 @@ ORDER BY u.uptime_pct NULLS LAST, e.name
 def response_p95() -> Any:
     # A percentile needs the raw samples; rollups keep only count, sum, min and max.
     return timeseries(
-        "Thời gian phản hồi p95",
+        "Thời gian phản hồi p95 (24 giờ qua)",
         f"""
 SELECT $__timeGroupAlias(x.ts, $__interval), e.name AS metric,
        percentile_cont(0.95) WITHIN GROUP (ORDER BY x.value) AS value
@@ -85,7 +85,7 @@ ORDER BY 1, 2
         unit="ms",
         width=24,
         interval="5m",
-    )
+    ).time_from("24h")  # raw samples: always the last 24 hours, whatever the range picked
 
 
 def tls_days_left() -> Any:
