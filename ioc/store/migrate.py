@@ -150,9 +150,7 @@ def set_grafana_password(conn: psycopg.Connection, password: str | None) -> bool
         return False
     if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (GRAFANA_ROLE,)).fetchone() is None:
         raise RuntimeError(f"IOC_GRAFANA_DB_PASSWORD is set, but the role {GRAFANA_ROLE} does not exist")
-    conn.execute(
-        sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(GRAFANA_ROLE), sql.Literal(password))
-    )
+    conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(GRAFANA_ROLE), sql.Literal(password)))
     return True
 
 
