@@ -307,25 +307,64 @@ $$;
 
 -- KPIs --------------------------------------------------------------------------------------------
 
--- Increase of each standard counter of an agency's services and kiosks over [p_from, p_to), as
--- ioc/kpis.py counts it (Prometheus `increase()` without extrapolation: a drop is a reset whose new
--- value is the increase; the sample before the range is the first one's predecessor).
+-- Increase of each standard counter over [p_from, p_to), as ioc/kpis.py counts it (Prometheus `increase()`
+-- without extrapolation: a drop is a reset whose new value is the increase; the sample before the range is
+-- the first one's predecessor), read the way ioc/store/kpis.py reads it: a whole hour whose smallest value
+-- is not below the largest of the hour before has no reset, and adds its largest value minus that one (hour
+-- rollup); the other hours (a reset, no hour before) and the parts of the range that are not whole hours
+-- are counted from the raw samples.
 CREATE FUNCTION ioc_views.counter_increase(p_from timestamptz, p_to timestamptz)
 RETURNS TABLE (series_id integer, kind text, entity text, metric text, increase float8)
 LANGUAGE sql STABLE AS $$
+    WITH s AS (
+        SELECT id, kind, entity, metric FROM ioc_views.series
+        WHERE metric IN ('dossiers_received_total', 'dossiers_online_total', 'dossiers_done_total',
+                         'dossiers_done_ontime_total', 'payments_online_total', 'satisfaction_votes_total',
+                         'satisfaction_good_total')
+    ), edges AS (
+        SELECT CASE WHEN p_from = date_trunc('hour', p_from) THEN p_from
+                    ELSE date_trunc('hour', p_from) + interval '1 hour' END AS h0,
+               date_trunc('hour', p_to) AS h1
+    ), hours AS (
+        SELECT x.series_id, x.bucket, x.min_value, x.max_value,
+               lag(x.max_value) OVER w AS prev_max, lag(x.bucket) OVER w AS prev_bucket
+        FROM edges e
+        JOIN ioc_views.samples_1h x ON x.bucket >= e.h0 - interval '1 hour' AND x.bucket < e.h1
+        WHERE x.series_id IN (SELECT id FROM s)
+        WINDOW w AS (PARTITION BY x.series_id ORDER BY x.bucket)
+    ), clean AS (
+        SELECT h.series_id, h.bucket, h.max_value - h.prev_max AS increase
+        FROM hours h, edges e
+        WHERE h.bucket >= e.h0 AND h.prev_bucket = h.bucket - interval '1 hour' AND h.min_value >= h.prev_max
+    ), windows AS (  -- what is counted from the raw samples: [lo, hi) per series
+        SELECT s.id AS series_id, p_from AS lo, least(p_to, e.h0) AS hi FROM s, edges e WHERE p_from < e.h0
+        UNION ALL
+        SELECT s.id, greatest(p_from, e.h1), p_to FROM s, edges e WHERE e.h1 < p_to AND e.h0 <= e.h1
+        UNION ALL
+        SELECT s.id, p_from, p_to FROM s, edges e WHERE e.h0 > e.h1
+        UNION ALL
+        SELECT s.id, h.bucket, h.bucket + interval '1 hour'
+        FROM s, edges e, generate_series(e.h0, e.h1 - interval '1 hour', interval '1 hour') AS h(bucket)
+        WHERE e.h0 < e.h1
+          AND NOT EXISTS (SELECT 1 FROM clean c WHERE c.series_id = s.id AND c.bucket = h.bucket)
+          AND EXISTS (SELECT 1 FROM hours x WHERE x.series_id = s.id AND x.bucket = h.bucket)
+    ), raw AS (
+        SELECT w.series_id,
+               sum(CASE WHEN d.value - d.before < 0 THEN d.value ELSE d.value - d.before END) AS increase
+        FROM windows w
+        CROSS JOIN LATERAL (
+            SELECT x.value, coalesce(lag(x.value) OVER (ORDER BY x.ts),
+                                     (SELECT p.value FROM ioc_views.samples p WHERE p.series_id = w.series_id
+                                        AND p.ts < w.lo ORDER BY p.ts DESC LIMIT 1)) AS before
+            FROM ioc_views.samples x WHERE x.series_id = w.series_id AND x.ts >= w.lo AND x.ts < w.hi
+        ) d
+        WHERE d.before IS NOT NULL
+        GROUP BY 1
+    )
     SELECT s.id, s.kind, s.entity, s.metric,
-           coalesce(sum(CASE WHEN d.value - d.before < 0 THEN d.value ELSE d.value - d.before END), 0)
-    FROM ioc_views.series s
-    LEFT JOIN LATERAL (
-        SELECT x.value, coalesce(lag(x.value) OVER (ORDER BY x.ts),
-                                 (SELECT p.value FROM ioc_views.samples p WHERE p.series_id = s.id AND p.ts < p_from
-                                  ORDER BY p.ts DESC LIMIT 1)) AS before
-        FROM ioc_views.samples x WHERE x.series_id = s.id AND x.ts >= p_from AND x.ts < p_to
-    ) d ON d.before IS NOT NULL
-    WHERE s.metric IN ('dossiers_received_total', 'dossiers_online_total', 'dossiers_done_total',
-                       'dossiers_done_ontime_total', 'payments_online_total', 'satisfaction_votes_total',
-                       'satisfaction_good_total')
-    GROUP BY 1, 2, 3, 4
+           coalesce((SELECT sum(c.increase) FROM clean c WHERE c.series_id = s.id), 0)
+           + coalesce((SELECT r.increase FROM raw r WHERE r.series_id = s.id), 0)
+    FROM s
 $$;
 
 -- The Decision 766 figures of each agency over [p_from, p_to) (contract section 9, the same as
