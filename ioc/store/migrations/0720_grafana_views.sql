@@ -325,17 +325,21 @@ LANGUAGE sql STABLE AS $$
         SELECT CASE WHEN p_from = date_trunc('hour', p_from) THEN p_from
                     ELSE date_trunc('hour', p_from) + interval '1 hour' END AS h0,
                date_trunc('hour', p_to) AS h1
-    ), hours AS (
-        SELECT x.series_id, x.bucket, x.min_value, x.max_value,
-               lag(x.max_value) OVER w AS prev_max, lag(x.bucket) OVER w AS prev_bucket
-        FROM edges e
-        JOIN ioc_views.samples_1h x ON x.bucket >= e.h0 - interval '1 hour' AND x.bucket < e.h1
-        WHERE x.series_id IN (SELECT id FROM s)
-        WINDOW w AS (PARTITION BY x.series_id ORDER BY x.bucket)
+    ), hours AS (  -- each whole hour of the range, and whether it is clean (no reset, the hour before known)
+        SELECT h.series_id, h.bucket, h.max_value - h.prev_max AS increase,
+               (h.prev_bucket = h.bucket - interval '1 hour' AND h.min_value >= h.prev_max) IS TRUE AS clean
+        FROM (
+            SELECT s.id AS series_id, x.bucket, x.min_value, x.max_value,
+                   lag(x.max_value) OVER w AS prev_max, lag(x.bucket) OVER w AS prev_bucket
+            FROM s CROSS JOIN edges e
+            CROSS JOIN LATERAL (SELECT r.bucket, r.min_value, r.max_value FROM ioc_views.samples_1h r
+                                WHERE r.series_id = s.id AND r.bucket >= e.h0 - interval '1 hour'
+                                  AND r.bucket < e.h1) x
+            WINDOW w AS (PARTITION BY s.id ORDER BY x.bucket)
+        ) h, edges e
+        WHERE h.bucket >= e.h0
     ), clean AS (
-        SELECT h.series_id, h.bucket, h.max_value - h.prev_max AS increase
-        FROM hours h, edges e
-        WHERE h.bucket >= e.h0 AND h.prev_bucket = h.bucket - interval '1 hour' AND h.min_value >= h.prev_max
+        SELECT series_id, sum(increase) AS increase FROM hours WHERE clean GROUP BY 1
     ), windows AS (  -- what is counted from the raw samples: [lo, hi) per series
         SELECT s.id AS series_id, p_from AS lo, least(p_to, e.h0) AS hi FROM s, edges e WHERE p_from < e.h0
         UNION ALL
@@ -343,11 +347,7 @@ LANGUAGE sql STABLE AS $$
         UNION ALL
         SELECT s.id, p_from, p_to FROM s, edges e WHERE e.h0 > e.h1
         UNION ALL
-        SELECT s.id, h.bucket, h.bucket + interval '1 hour'
-        FROM s, edges e, generate_series(e.h0, e.h1 - interval '1 hour', interval '1 hour') AS h(bucket)
-        WHERE e.h0 < e.h1
-          AND NOT EXISTS (SELECT 1 FROM clean c WHERE c.series_id = s.id AND c.bucket = h.bucket)
-          AND EXISTS (SELECT 1 FROM hours x WHERE x.series_id = s.id AND x.bucket = h.bucket)
+        SELECT series_id, bucket, bucket + interval '1 hour' FROM hours WHERE NOT clean
     ), raw AS (
         SELECT w.series_id,
                sum(CASE WHEN d.value - d.before < 0 THEN d.value ELSE d.value - d.before END) AS increase
@@ -361,10 +361,10 @@ LANGUAGE sql STABLE AS $$
         WHERE d.before IS NOT NULL
         GROUP BY 1
     )
-    SELECT s.id, s.kind, s.entity, s.metric,
-           coalesce((SELECT sum(c.increase) FROM clean c WHERE c.series_id = s.id), 0)
-           + coalesce((SELECT r.increase FROM raw r WHERE r.series_id = s.id), 0)
+    SELECT s.id, s.kind, s.entity, s.metric, coalesce(c.increase, 0) + coalesce(r.increase, 0)
     FROM s
+    LEFT JOIN clean c ON c.series_id = s.id
+    LEFT JOIN raw r ON r.series_id = s.id
 $$;
 
 -- The Decision 766 figures of each agency over [p_from, p_to) (contract section 9, the same as
