@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/dashboards.py [--services 250] [--links 250] [--agencies 10] [--interval 60]
                                          [--raw-days 3] [--minute-days 3] [--hour-days 30] [--counter-days 30]
-                                         [--rounds 5] [--keep] [--markdown]
+                                         [--rounds 5] [--keep] [--markdown] [--board UID]
 
 Builds a fresh plain-PostgreSQL database `ioc_bench_dashboards` with bench/reads.py's closed-form builder:
 `--services` service systems and `--links` links (an `up` series and a `response_ms` / `rtt_ms` series
@@ -133,6 +133,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="reuse an existing bench database")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--board", action="append", help="only this dashboard uid (repeatable)")
     parser.add_argument("--cover-indexes", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -151,6 +152,8 @@ def main() -> None:
     rows = []
     with psycopg.connect(grafana, autocommit=True) as conn:
         for uid, board in build_all().items():
+            if args.board and uid not in args.board:
+                continue
             variables = dashboard_variables(board, {})
             for panel in board["panels"]:
                 for name, (seconds, interval) in RANGES.items():

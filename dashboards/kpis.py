@@ -78,23 +78,30 @@ def share_by_agency(name: str) -> Any:
 
 
 def received_over_time() -> Any:
-    """Dossiers received per interval and agency: each sample's increase (a drop is a reset)."""
+    """Dossiers received per hour and agency, from the hour rollup as ioc/store/kpis.py reads it: an hour
+    that does not go below the hour before adds its largest value minus that one; after a reset, its
+    largest value (the count since the reset)."""
     return timeseries(
-        "Hồ sơ tiếp nhận theo thời gian",
+        "Hồ sơ tiếp nhận theo giờ",
         f"""
-SELECT $__timeGroupAlias(d.ts, $__interval), coalesce(a.name, d.agency) AS metric,
-       sum(CASE WHEN d.value < d.before THEN d.value ELSE d.value - d.before END) AS value
+SELECT $__timeGroupAlias(h.bucket, $__interval), coalesce(a.name, h.agency) AS metric,
+       sum(CASE WHEN h.prev_max IS NULL OR h.prev_bucket <> h.bucket - interval '1 hour' THEN 0
+                WHEN h.min_value >= h.prev_max THEN h.max_value - h.prev_max
+                ELSE h.max_value END) AS value
 FROM (
-    SELECT e.agency, x.ts, x.value, lag(x.value) OVER (PARTITION BY s.id ORDER BY x.ts) AS before
+    SELECT e.agency, x.bucket, x.min_value, x.max_value,
+           lag(x.max_value) OVER w AS prev_max, lag(x.bucket) OVER w AS prev_bucket
     FROM ioc_views.series s
     JOIN ioc_views.entity_facts e ON e.kind = s.kind AND e.id = s.entity
-    JOIN ioc_views.samples x ON x.series_id = s.id
+    JOIN ioc_views.samples_1h x ON x.series_id = s.id
     WHERE s.metric = 'dossiers_received_total' AND e.kind IN ('service', 'kiosk') AND e.agency IS NOT NULL
       AND {in_variable("e.agency", "agency")}
-      AND x.ts >= $__timeFrom()::timestamptz - interval '1 day' AND x.ts < $__timeTo()::timestamptz
-) d
-LEFT JOIN ioc_views.agencies a ON a.id = d.agency
-WHERE d.before IS NOT NULL AND $__timeFilter(d.ts)
+      AND x.bucket >= date_trunc('hour', $__timeFrom()::timestamptz) - interval '1 hour'
+      AND x.bucket < $__timeTo()::timestamptz
+    WINDOW w AS (PARTITION BY s.id ORDER BY x.bucket)
+) h
+LEFT JOIN ioc_views.agencies a ON a.id = h.agency
+WHERE $__timeFilter(h.bucket)
 GROUP BY 1, 2
 ORDER BY 1, 2
 """,
