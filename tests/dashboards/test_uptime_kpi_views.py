@@ -35,14 +35,17 @@ def at(ts: float) -> datetime:
 
 def seed_history(store) -> float:
     """Three days of history: the portal's probe says down now and then and it has a maintenance window;
-    the link goes offline for 90 minutes and the kiosk behind it is silent then; `quiet` stops reporting."""
+    the link goes offline for 90 minutes and the kiosk behind it is silent for 3 hours from then; `quiet`
+    stops reporting."""
     now = math.floor(store_now(store) / 60) * 60 + 17
     store.load_inventory(INVENTORY)
     minutes = [now - 3 * DAY + i * 60 for i in range(int(3 * DAY / 60))]
     store.samples("service", "portal", "up", [(ts, 0.0 if (i % 97) < 7 else 1.0) for i, ts in enumerate(minutes)])
     store.samples("link", "wan-a", "rtt_ms", [(ts, 20.0) for ts in minutes])
     off_from, off_to = now - 30 * HOUR, now - 28.5 * HOUR
-    store.samples("kiosk", "kiosk-a", "cpu_pct", [(ts, 5.0) for ts in minutes if not off_from <= ts < off_to])
+    # The kiosk is silent for 3 hours from the link's loss: at least two whole hour buckets, whatever the clock.
+    silent = (off_from, off_from + 3 * HOUR)
+    store.samples("kiosk", "kiosk-a", "cpu_pct", [(ts, 5.0) for ts in minutes if not silent[0] <= ts < silent[1]])
     store.samples("service", "quiet", "up", [(ts, 1.0) for ts in minutes if ts < now - 10 * HOUR])
     store.refresh_rollups(math.floor(now / HOUR) * HOUR)
     with store.connect() as conn:
@@ -100,7 +103,9 @@ def test_uptime_over_days_matches_the_api(any_store):
         assert_same(sql[ref], python[ref], ref)
     assert python["service/portal"]["maintenance_s"] > 2 * HOUR  # the one-off and the nightly windows count
     assert python["link/wan-a"]["down_s"] >= 1.5 * HOUR - 1
-    assert python["kiosk/kiosk-a"]["unreachable_s"] > 0.9 * HOUR  # charged to the link
+    # Silent from a heartbeat past its last heard hour, within the link's 90 minutes: charged to the link.
+    assert python["kiosk/kiosk-a"]["unreachable_s"] > 1000
+    assert python["kiosk/kiosk-a"]["down_s"] > HOUR / 2  # silent on after the link came back: its own
     assert python["service/quiet"]["down_s"] > 9 * HOUR
 
 
