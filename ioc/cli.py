@@ -376,7 +376,7 @@ def dashboards_push() -> None:
         typer.echo("error: IOC_GRAFANA_URL is not set", err=True)
         raise typer.Exit(2)
     try:
-        results = push_all(str(settings.grafana_url), settings.grafana_token)
+        results = push_all(str(settings.grafana_url), settings.grafana_token, console_url=settings.public_url)
     except GrafanaException as exc:
         typer.echo(f"error: Grafana at {settings.grafana_url} refused: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     # Grafana.
     grafana_url: AnyUrl | None = None
     grafana_token: str | None = None
+    # `ioc migrate` sets the read-only role ioc_grafana's LOGIN PASSWORD to this when it is set.
+    grafana_db_password: str | None = None
 
     _split = field_validator("alert_webhook_urls", "smtp_to", "telegram_chat_ids", "peer_urls", mode="before")(
         _split_commas
