@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ioc.api.clock import NowDep
 from ioc.api.deps import ConnDep, SettingsDep
-from ioc.api.errors import errors, json_errors
+from ioc.api.errors import json_errors
 from ioc.api.params import bad_parameter, rfc3339
 from ioc.api.status_document import (
     PublicAgency,
@@ -322,7 +322,9 @@ def _content(code: int, media_type: str, description: str) -> dict[int | str, di
 
 def _json_document() -> dict[int | str, dict[str, Any]]:
     """The status document, written by orjson (a `dict` return would go through FastAPI's slower encoder)."""
-    return {200: {"description": "the status document", "content": {"application/json": {"schema": {"type": "object"}}}}}
+    return {
+        200: {"description": "the status document", "content": {"application/json": {"schema": {"type": "object"}}}}
+    }
 
 
 def _base(request: Request) -> str:
