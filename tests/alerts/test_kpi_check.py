@@ -16,6 +16,7 @@ from alerts.kpi_check import RULE, KpiCheck, breaches
 from alerts.service import AlertService
 from ioc.settings import load_settings
 from ioc.store.connect import make_pool
+from ioc.store.kpis import counted_before
 
 NOW = 1_796_000_000.0
 
@@ -109,8 +110,14 @@ def test_the_alert_service_pages_an_agency_below_target(dsn, pool, receiver: Rec
     good = [(now - 3600 + i * 60, float(i * 4 - 2 * (i // 3))) for i in range(50)]  # 32 of them not good
     store.samples("kiosk", "kiosk-pv-01", "satisfaction_votes_total", votes)
     store.samples("kiosk", "kiosk-pv-01", "satisfaction_good_total", good)
+    # 10 dossiers in the hour, short of 50 a day, but the store holds only that hour: not judged.
+    store.samples("service", "dvc-portal", "dossiers_received_total", [(now - 3000 + i * 300, i) for i in range(11)])
     settings = load_settings(
-        database_url=dsn, alert_webhook_urls=receiver.url + "/hook", alert_group_wait_s=0.2, alert_tick_s=0.05
+        database_url=dsn,
+        alert_webhook_urls=receiver.url + "/hook",
+        alert_group_wait_s=0.2,
+        alert_tick_s=0.05,
+        kpi_targets="satisfaction_pct=90,dossiers_received=50",
     )
     service = AlertService(settings, pool=pool, registry=CollectorRegistry(), rules=[], retry_base_s=0.01)
     service.start()
@@ -130,3 +137,18 @@ def test_the_alert_service_pages_an_agency_below_target(dsn, pool, receiver: Rec
     )
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT rule, state, value FROM alerts").fetchall() == [(RULE, "firing", want)]
+
+
+def test_counted_before_tells_whether_the_counters_reach_back_before_a_window(dsn):
+    store = Store(dsn)
+    store.load_inventory(INVENTORY)
+    with psycopg.connect(dsn) as conn:
+        assert not counted_before(conn, "so-tttt", NOW - 86400)  # no counters at all
+    store.samples("service", "dvc-portal", "dossiers_received_total", [(NOW - 3600, 1.0), (NOW - 60, 5.0)])
+    store.samples("service", "dvc-portal", "up", [(NOW - 30 * 3600, 1.0)])  # not a KPI counter
+    with psycopg.connect(dsn) as conn:
+        assert not counted_before(conn, "so-tttt", NOW - 86400)
+    store.samples("service", "dvc-portal", "dossiers_received_total", [(NOW - 25 * 3600, 0.0)])
+    with psycopg.connect(dsn) as conn:
+        assert counted_before(conn, "so-tttt", NOW - 86400)
+        assert not counted_before(conn, "vp-ubnd", NOW - 86400)
