@@ -105,7 +105,7 @@ class Province:
         return kpis, bases, [a for a in self.agencies if a not in covered]
 
 
-def run_check(province: Province, check: KpiCheck, end: float) -> list[tuple[float, str, str, str, dict, float]]:
+def run_check(province: Province, check: KpiCheck, end: float) -> list[tuple]:
     """Every alert change (time, state, agency, kpi, bases, starts_at) from where the province is to `end`."""
     changes = []
     now = province.t + CHECK_INTERVAL_S
