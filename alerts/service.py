@@ -34,6 +34,7 @@ from alerts.engine import Engine
 from alerts.grouping import AlertSnapshot, Notification
 from alerts.holidays import is_holiday
 from alerts.kpi_check import RULE as KPI_RULE
+from alerts.kpi_check import WHOLE_WINDOW as KPI_WHOLE_WINDOW
 from alerts.kpi_check import WINDOW_S as KPI_WINDOW_S
 from alerts.kpi_check import KpiCheck
 from alerts.leadership import Leadership, NotLeader
@@ -130,7 +131,7 @@ class AlertService:
         self._unsaved: dict[str, Alert] = {}
         self._in_flight: tuple[float, list[int]] | None = None  # (when, outbox ids) of the old leader's
         self.in_flight_grace_s = IN_FLIGHT_GRACE_S
-        self.kpi = KpiCheck(settings.kpi_targets, language=settings.language)
+        self.kpi = KpiCheck(settings.kpi_targets, language=settings.language, min_count=settings.kpi_min_count)
         self._rules: list[Rule] = []
 
     # -- life cycle --------------------------------------------------------------------------------
@@ -170,7 +171,9 @@ class AlertService:
         self.listener.last_status_ts = now
         self.dispatcher = Dispatcher(self.delivery.tree, Muter(self.delivery.intervals))
         self.state = DeliveryState()
-        self.kpi = KpiCheck(self.settings.kpi_targets, language=self.settings.language)
+        self.kpi = KpiCheck(
+            self.settings.kpi_targets, language=self.settings.language, min_count=self.settings.kpi_min_count
+        )
         self._unsaved, self._am_resend_at, self._in_flight = {}, 0.0, None
         with self.pool.connection() as conn:
             if self.leadership is not None:
@@ -413,11 +416,15 @@ class AlertService:
 
     def _check_kpis(self, conn: psycopg.Connection, now: float) -> list[Alert]:
         """Every agency's KPIs over the last 24 hours against the targets (`kpi_below_target`)."""
-        from ioc.store.kpis import agency_kpis
+        from ioc.store.kpis import agency_kpis, counted_before
 
         names: dict[str, str] = dict(conn.execute("SELECT id, name FROM agencies").fetchall())
-        kpis = {a: agency_kpis(conn, a, now - KPI_WINDOW_S, now, KPI_WINDOW_S).kpis for a in names}
-        return self.kpi.evaluate(kpis, names, now)
+        start = now - KPI_WINDOW_S
+        results = {a: agency_kpis(conn, a, start, now, KPI_WINDOW_S) for a in names}
+        partial = [a for a in names if KPI_WHOLE_WINDOW & set(self.kpi.targets) and not counted_before(conn, a, start)]
+        kpis = {a: r.kpis for a, r in results.items()}
+        bases = {a: r.bases for a, r in results.items()}
+        return self.kpi.evaluate(kpis, names, now, bases=bases, partial=partial)
 
     def _refresh(self, conn: psycopg.Connection, engine: Engine, now: float) -> None:
         """Silences, maintenance windows and acks every tick; the inventory now and then."""

@@ -39,6 +39,11 @@ SHARES: dict[str, tuple[str, str]] = {
 }
 
 
+def bases_of(increases: Mapping[str, float]) -> dict[str, float]:
+    """How many dossiers or votes each share KPI is computed over: its denominator's increase."""
+    return {name: float(increases.get(den, 0.0)) for name, (_, den) in SHARES.items()}
+
+
 def deltas(values: np.ndarray, previous: float | None = None) -> np.ndarray:
     """Each sample's increase over the one before it (`previous`: the last sample before these); a drop is a
     reset, whose increase is the new value. The first sample without a `previous` adds nothing."""

@@ -105,6 +105,8 @@ class Settings(BaseSettings):
 
     # Agencies (contract section 9): KPI targets as `kpi=value` pairs, e.g. `satisfaction_pct=90,ontime_share_pct=95`.
     kpi_targets: Annotated[dict[str, float], NoDecode] = {"satisfaction_pct": 90.0}
+    # The fewest dossiers or votes a share KPI is computed over in the 24 h window before it can page.
+    kpi_min_count: int = Field(100, ge=0, le=10_000_000)
 
     # Failed authentications (contract sections 4 and 10): a client address with `auth_fail_limit` failed
     # logins (or, counted apart, failed API keys) within the window is refused with 429 until they age

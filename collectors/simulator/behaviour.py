@@ -1,7 +1,8 @@
 """What each kind of entity reports when nothing is wrong, following office activity.
 
 Kiosks say what device they are with the inventory key `device`: `queue-ticket` (prints numbers),
-`lookup` (self-service dossier lookup) or `feedback` (satisfaction tablet). Service systems with
+`lookup` (self-service dossier lookup) or `feedback` (satisfaction tablet; `good_vote_pct`, default 97, of
+its votes are good, as the province portals report). Service systems with
 `system: one_stop_shop` or `dvc_portal` also report dossier figures (received, online, done, on time,
 online payments, and a few overdue), busiest on Monday mornings. Counters only ever grow.
 """
@@ -17,6 +18,7 @@ from ioc.inventory import Entity
 
 DEFAULT_INTERVAL_S = {"kiosk": 30.0, "link": 15.0, "service": 30.0}
 DOSSIER_SYSTEMS = ("one_stop_shop", "dvc_portal")
+GOOD_VOTE_PCT = 97.0  # a healthy office: well above the usual 90 % satisfaction target
 
 
 @dataclass
@@ -84,7 +86,10 @@ def kiosk_metrics(state: EntityState, t: float, dt: float, rng: np.random.Genera
     elif device == "feedback":
         votes_before = state.counters.get("satisfaction_votes_total", 0.0)
         votes = _count(state, "satisfaction_votes_total", rng, 12 * crowd * a, dt)
-        good = state.counters.get("satisfaction_good_total", 0.0) + float(rng.binomial(int(votes - votes_before), 0.92))
+        good_share = float(state.entity.attrs.get("good_vote_pct", GOOD_VOTE_PCT)) / 100
+        good = state.counters.get("satisfaction_good_total", 0.0) + float(
+            rng.binomial(int(votes - votes_before), good_share)
+        )
         state.counters["satisfaction_good_total"] = good
         metrics |= {"satisfaction_votes_total": votes, "satisfaction_good_total": good}
     return metrics

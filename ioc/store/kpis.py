@@ -16,13 +16,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import psycopg
 
-from ioc.kpis import COUNTERS, GAUGES, KpiInputs, compute, deltas, increase
+from ioc.kpis import COUNTERS, GAUGES, KpiInputs, bases_of, compute, deltas, increase
 from ioc.store.uptime_marks import closed_before
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ def _dt(ts: float) -> datetime:
 class KpiResult:
     kpis: dict[str, float | None]
     series: list[tuple[float, dict[str, float | None]]]
+    bases: dict[str, float] = field(default_factory=dict)  # share KPI -> its denominator over the range
 
 
 def agency_series(conn: psycopg.Connection, agency: str) -> list[tuple[int, str]]:
@@ -253,7 +254,24 @@ def agency_kpis(conn: psycopg.Connection, agency: str, start: float, end: float,
         for sid, metric in counters:
             increases[metric] = increases[metric] + per_series[sid]
     overall, per_period = compute(KpiInputs(increases, _gauge_last(conn, gauges, edges)))
-    return KpiResult(overall, list(zip([float(e) for e in edges[:-1]], per_period, strict=True)))
+    bases = bases_of({name: float(np.sum(v)) for name, v in increases.items()})
+    return KpiResult(overall, list(zip([float(e) for e in edges[:-1]], per_period, strict=True)), bases)
+
+
+def counted_before(conn: psycopg.Connection, agency: str, ts: float) -> bool:
+    """Whether any of the agency's counters has a sample in the day before `ts` (so a 24 h window ending a
+    day after `ts` is covered from its start)."""
+    ids = [i for i, m in agency_series(conn, agency) if m in COUNTERS]
+    if not ids:
+        return False
+    row = conn.execute(
+        """
+        SELECT EXISTS (SELECT 1 FROM unnest(%s::int[]) f(sid) WHERE EXISTS (
+            SELECT 1 FROM samples WHERE series_id = f.sid AND ts >= %s AND ts < %s))
+        """,
+        (ids, _dt(ts - LOOKBACK_S), _dt(ts)),
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def refresh_kpi_days(conn: psycopg.Connection, now: float, marks: Sequence[tuple[str, str, date]]) -> int:
