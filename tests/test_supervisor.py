@@ -129,8 +129,8 @@ def test_stop_sends_sigterm_then_kills_a_child_that_ignores_it(tmp_path: Path):
 
 
 KIOSKS = 20
-INVENTORY = "agencies: []\nsites:\n  - {id: xa-a, name: \"UBND xã A\"}\nentities:\n" + "".join(
-    f"  - {{kind: kiosk, id: k{i:02d}, name: \"Kiosk {i:02d}\", site: xa-a, interval_s: 10}}\n" for i in range(KIOSKS)
+INVENTORY = 'agencies: []\nsites:\n  - {id: xa-a, name: "UBND xã A"}\nentities:\n' + "".join(
+    f'  - {{kind: kiosk, id: k{i:02d}, name: "Kiosk {i:02d}", site: xa-a, interval_s: 10}}\n' for i in range(KIOSKS)
 )
 
 
