@@ -4,7 +4,7 @@ what ioc.store.uptime and ioc.store.kpis give: the SLA and KPI boards show the A
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import psycopg
 import pytest
@@ -13,8 +13,12 @@ from psycopg.types.json import Jsonb
 
 from ioc.store.kpis import agency_kpis
 from ioc.store.uptime import period_totals, uptimes
+from ioc.store.uptime_daily import refresh_uptime_daily
 
 DAY = 86400.0
+TZ = "Asia/Ho_Chi_Minh"
+REFS = ["service/portal", "service/quiet", "link/wan-a", "kiosk/kiosk-a"]
+PERIODS = {"24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY}
 INVENTORY = """
 agencies:
   - {id: so-tttt, name: "Sở Thông tin và Truyền thông"}
@@ -118,6 +122,75 @@ def test_uptime_over_a_day_matches_the_api(any_store):
     for ref in refs:
         assert_same(sql[ref], python[ref].totals["24h"], ref)
         assert sql[ref]["uptime_pct"] == pytest.approx(python[ref].uptime_pct["24h"], abs=1e-3)
+
+
+def assert_periods_match(dsn: str, now: float) -> dict[str, dict[str, dict[str, float]]]:
+    """Each period's SQL figures equal `uptimes()` (stored days and hours where usable); the SQL figures."""
+    out = {}
+    with psycopg.connect(dsn) as conn:
+        for period, span in PERIODS.items():
+            sql = sql_uptime(dsn, now - span, now)
+            python = uptimes(conn, REFS, now, periods=(period,), timezone=TZ)
+            for ref in REFS:
+                assert_same(sql[ref], python[ref].totals[period], f"{ref} {period}")
+                assert sql[ref]["uptime_pct"] == pytest.approx(python[ref].uptime_pct[period], abs=1e-3), (ref, period)
+            out[period] = sql
+    return out
+
+
+def test_uptime_from_the_stored_days_and_hours_matches_the_api(any_store):
+    now = seed_history(any_store)
+    with psycopg.connect(any_store.dsn, autocommit=True) as conn:
+        refresh_uptime_daily(conn, TZ, now, settle_s=0)
+        days, hours = conn.execute(
+            "SELECT (SELECT count(*) FROM uptime_daily WHERE entity = 'portal' AND known_s > 0),"
+            " (SELECT count(*) FROM uptime_hourly WHERE entity = 'portal')"
+        ).fetchone()
+        assert days >= 2 and hours >= 20  # the upkeep filled the closed days and hours
+        assert conn.execute("SELECT count(*) FROM uptime_dirty").fetchone() == (0,)
+    before = assert_periods_match(any_store.dsn, now)
+
+    # The SQL reads the stored figures: a changed stored day and hour show in both readers (written as the
+    # upkeep writes, so the Python reader's cache of them goes).
+    with psycopg.connect(any_store.dsn, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE uptime_daily SET down_s = down_s + 100 WHERE entity = 'portal'"
+            " AND day = (SELECT max(day) FROM uptime_daily WHERE entity = 'portal')"
+        )
+        conn.execute(
+            "UPDATE uptime_hourly SET down_s = down_s + 10 WHERE entity = 'portal'"
+            " AND hour = (SELECT max(hour) FROM uptime_hourly WHERE entity = 'portal')"
+        )
+        conn.execute("UPDATE uptime_version SET written_at = clock_timestamp()")  # as the upkeep's writes do
+    changed = assert_periods_match(any_store.dsn, now)
+    for period, extra in (("24h", 10), ("7d", 100), ("30d", 100)):
+        got = changed[period]["service/portal"]["down_s"] - before[period]["service/portal"]["down_s"]
+        assert got == pytest.approx(extra, abs=1e-6), period
+
+    # A late outage of the link 20 hours ago, with the writer's mark of its day: the link from that day on,
+    # and the kiosk behind it, are computed live, and both readers count the new outage.
+    late = (now - 20 * HOUR, now - 19 * HOUR)
+    with psycopg.connect(any_store.dsn, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO status_changes (kind, entity, ts, status) VALUES ('link', 'wan-a', %s, 'offline'),"
+            " ('link', 'wan-a', %s, 'online')",
+            (at(late[0]), at(late[1])),
+        )
+        conn.execute(
+            "INSERT INTO uptime_dirty (kind, entity, day) VALUES ('link', 'wan-a', (%s AT TIME ZONE 'UTC')::date)",
+            (at(late[0]),),
+        )
+    marked = assert_periods_match(any_store.dsn, now)
+    for period in PERIODS:
+        grew = marked[period]["link/wan-a"]["down_s"] - changed[period]["link/wan-a"]["down_s"]
+        assert grew == pytest.approx(HOUR, abs=1.0), period
+        assert marked[period]["service/portal"] == changed[period]["service/portal"]
+
+    # Marked on every day (an inventory change): nothing stored is used for it.
+    with psycopg.connect(any_store.dsn, autocommit=True) as conn:
+        conn.execute("UPDATE entities SET interval_s = 30 WHERE id = 'portal'")
+        assert conn.execute("SELECT day FROM uptime_dirty WHERE entity = 'portal'").fetchall() == [(date.min,)]
+    assert_periods_match(any_store.dsn, now)
 
 
 def test_kpis_match_the_api(any_store):
