@@ -11,7 +11,7 @@ import pytest
 from dash_province import HOUR, seed_province
 from psycopg.types.json import Jsonb
 
-from ioc.store.kpis import agency_kpis
+from ioc.store.kpis import agency_kpis, refresh_kpi_days
 from ioc.store.uptime import period_totals, uptimes
 from ioc.store.uptime_daily import refresh_uptime_daily
 
@@ -210,3 +210,62 @@ def test_kpis_match_the_api(any_store):
     by_agency = {r[0]: r for r in rows}
     assert by_agency["so-tttt"][1] == 119 * 5 + 3 + 119 * 5  # the reset counts as an increase
     assert by_agency["vp-ubnd"][6] == 75.0  # 3 good of 4 votes a minute
+
+
+def kpi_rows(dsn: str, start: float, end: float) -> dict[str, dict[str, float | None]]:
+    names = ("dossiers_received", "online_share_pct", "ontime_share_pct", "dossiers_overdue",
+             "online_payment_share_pct", "satisfaction_pct")  # fmt: skip
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            f"SELECT agency, {', '.join(names)} FROM ioc_views.agency_kpis(%s, %s)", (at(start), at(end))
+        ).fetchall()
+    return {agency: dict(zip(names, figures, strict=True)) for agency, *figures in rows}
+
+
+def api_kpis(dsn: str, start: float, end: float) -> dict[str, float | None]:
+    with psycopg.connect(dsn) as conn:
+        return agency_kpis(conn, "so-tttt", start, end, end - start).kpis
+
+
+def test_kpis_from_the_stored_days_match_the_api(any_store):
+    """Four days of counters (one a reset on the second): after the upkeep stored the closed UTC days, a
+    changed stored day shows in both readers; marked changed, it is counted live again."""
+    now = math.floor(store_now(any_store) / 60) * 60 + 17
+    any_store.load_inventory(INVENTORY)
+    points = [now - 4 * DAY + i * 600 for i in range(int(4 * DAY / 600))]
+    received, total = [], 50.0
+    for i, ts in enumerate(points):
+        total = 4.0 if i == 200 else total + 3.0
+        received.append((ts, total))
+    any_store.samples("service", "portal", "dossiers_received_total", received)
+    any_store.samples("service", "portal", "dossiers_online_total", [(ts, 2.0 * i) for i, ts in enumerate(points)])
+    any_store.samples("service", "portal", "dossiers_done_total", [(ts, 5.0 * i) for i, ts in enumerate(points)])
+    any_store.samples("service", "portal", "dossiers_done_ontime_total", [(ts, 4.0 * i) for i, ts in enumerate(points)])
+    any_store.refresh_rollups(math.floor(now / HOUR) * HOUR)
+    with psycopg.connect(any_store.dsn, autocommit=True) as conn:
+        assert refresh_kpi_days(conn, now, []) >= 4 * 3
+    whole = (math.floor(now / HOUR) * HOUR - 3 * DAY - 5 * HOUR, math.floor(now / HOUR) * HOUR)
+    ranges = [whole, (now - 3.5 * DAY, now + 1)]
+    before = {}
+    for start, end in ranges:
+        sql = kpi_rows(any_store.dsn, start, end)["so-tttt"]
+        assert sql == pytest.approx(api_kpis(any_store.dsn, start, end)), (start, end)
+        before[start] = sql
+    assert before[whole[0]]["dossiers_received"] > 3 * 24 * 18  # the reset counted as an increase
+
+    day = datetime.fromtimestamp(whole[0] + DAY, UTC).date()
+    with psycopg.connect(any_store.dsn, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE kpi_daily k SET increases[5] = increases[5] + 1000 FROM series s"
+            " WHERE s.id = k.series_id AND s.metric = 'dossiers_received_total' AND k.day = %s",
+            (day,),
+        )
+    sql = kpi_rows(any_store.dsn, *whole)["so-tttt"]
+    assert sql == pytest.approx(api_kpis(any_store.dsn, *whole))
+    assert sql["dossiers_received"] == before[whole[0]]["dossiers_received"] + 1000
+
+    with psycopg.connect(any_store.dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO uptime_dirty (kind, entity, day) VALUES ('service', 'portal', %s)", (day,))
+    sql = kpi_rows(any_store.dsn, *whole)["so-tttt"]
+    assert sql == pytest.approx(api_kpis(any_store.dsn, *whole))
+    assert sql == pytest.approx(before[whole[0]])

@@ -338,6 +338,97 @@ SELECT t.kind, t.id, t.known_s, t.maintenance_s, t.down_s, t.unreachable_s,
 FROM totals t
 $$;
 
+-- Increase of each standard counter over [p_from, p_to), as ioc/store/kpis.py reads it: the whole hours
+-- from `kpi_daily` (each UTC day's 24 hourly increases, kept by the store upkeep) where the series has
+-- them without a gap from the range's first day and before the first day marked in `uptime_dirty` for its
+-- entity (a mark of every day: none); the whole hours after that as 0720 counted them (an hour whose
+-- smallest value is not below the largest of the hour before adds its largest value minus that one, the
+-- other hours from the raw samples); the parts of the range that are not whole hours from the raw samples
+-- (Prometheus `increase()` without extrapolation: a drop is a reset whose new value is the increase).
+CREATE OR REPLACE FUNCTION ioc_views.counter_increase(p_from timestamptz, p_to timestamptz)
+RETURNS TABLE (series_id integer, kind text, entity text, metric text, increase float8)
+LANGUAGE sql STABLE AS $$
+    WITH s AS (
+        SELECT id, kind, entity, metric FROM ioc_views.series
+        WHERE metric IN ('dossiers_received_total', 'dossiers_online_total', 'dossiers_done_total',
+                         'dossiers_done_ontime_total', 'payments_online_total', 'satisfaction_votes_total',
+                         'satisfaction_good_total')
+    ), edges AS (
+        SELECT h0, h1, (h0 AT TIME ZONE 'UTC')::date AS d0
+        FROM (SELECT CASE WHEN p_from = date_trunc('hour', p_from) THEN p_from
+                          ELSE date_trunc('hour', p_from) + interval '1 hour' END AS h0,
+                     date_trunc('hour', p_to) AS h1) x
+    ), day_rows AS (
+        SELECT k.series_id, k.day, k.increases, row_number() OVER (PARTITION BY k.series_id ORDER BY k.day) AS rn
+        FROM ioc_views.kpi_days k JOIN s ON s.id = k.series_id, edges e
+        WHERE e.h0 < e.h1 AND k.day >= e.d0 AND k.day <= ((e.h1 - interval '1 hour') AT TIME ZONE 'UTC')::date
+    ), marks AS (
+        SELECT s.id AS series_id, min(m.day) AS day
+        FROM s JOIN ioc_views.uptime_marks m ON m.kind = s.kind AND m.entity = s.entity
+        GROUP BY 1
+    ), usable AS (  -- per series, how many days from the first are stored and usable
+        SELECT r.series_id,
+               least(count(*) FILTER (WHERE r.day - e.d0 = r.rn - 1)::integer,
+                     CASE WHEN m.day IS NULL THEN 2147483647 ELSE greatest(0, m.day - e.d0) END) AS n
+        FROM day_rows r CROSS JOIN edges e LEFT JOIN marks m ON m.series_id = r.series_id
+        GROUP BY r.series_id, e.d0, m.day
+    ), stored AS (
+        SELECT r.series_id, sum(a.v) AS increase
+        FROM day_rows r
+        JOIN usable u ON u.series_id = r.series_id AND r.rn <= u.n
+        CROSS JOIN edges e
+        CROSS JOIN LATERAL unnest(r.increases) WITH ORDINALITY AS a(v, i)
+        WHERE (r.day::timestamp AT TIME ZONE 'UTC') + (a.i - 1) * interval '1 hour' >= e.h0
+          AND (r.day::timestamp AT TIME ZONE 'UTC') + (a.i - 1) * interval '1 hour' < e.h1
+        GROUP BY 1
+    ), live AS (  -- each series' whole hours not stored: from here to h1
+        SELECT s.id AS series_id,
+               greatest(e.h0, least(e.h1, ((e.d0 + coalesce(u.n, 0))::timestamp AT TIME ZONE 'UTC'))) AS h0, e.h1
+        FROM s CROSS JOIN edges e LEFT JOIN usable u ON u.series_id = s.id
+        WHERE e.h0 < e.h1
+    ), hours AS (  -- each whole live hour, and whether it is clean (no reset, the hour before known)
+        SELECT h.series_id, h.bucket, h.max_value - h.prev_max AS increase,
+               (h.prev_bucket = h.bucket - interval '1 hour' AND h.min_value >= h.prev_max) IS TRUE AS clean
+        FROM (
+            SELECT l.series_id, l.h0, x.bucket, x.min_value, x.max_value,
+                   lag(x.max_value) OVER w AS prev_max, lag(x.bucket) OVER w AS prev_bucket
+            FROM live l
+            CROSS JOIN LATERAL (SELECT r.bucket, r.min_value, r.max_value FROM ioc_views.samples_1h r
+                                WHERE r.series_id = l.series_id AND r.bucket >= l.h0 - interval '1 hour'
+                                  AND r.bucket < l.h1) x
+            WINDOW w AS (PARTITION BY l.series_id ORDER BY x.bucket)
+        ) h
+        WHERE h.bucket >= h.h0
+    ), clean AS (
+        SELECT series_id, sum(increase) AS increase FROM hours WHERE clean GROUP BY 1
+    ), windows AS (  -- what is counted from the raw samples: [lo, hi) per series
+        SELECT s.id AS series_id, p_from AS lo, least(p_to, e.h0) AS hi FROM s, edges e WHERE p_from < e.h0
+        UNION ALL
+        SELECT s.id, greatest(p_from, e.h1), p_to FROM s, edges e WHERE e.h1 < p_to AND e.h0 <= e.h1
+        UNION ALL
+        SELECT s.id, p_from, p_to FROM s, edges e WHERE e.h0 > e.h1
+        UNION ALL
+        SELECT series_id, bucket, bucket + interval '1 hour' FROM hours WHERE NOT clean
+    ), raw AS (
+        SELECT w.series_id,
+               sum(CASE WHEN d.value - d.before < 0 THEN d.value ELSE d.value - d.before END) AS increase
+        FROM windows w
+        CROSS JOIN LATERAL (
+            SELECT x.value, coalesce(lag(x.value) OVER (ORDER BY x.ts),
+                                     (SELECT p.value FROM ioc_views.samples p WHERE p.series_id = w.series_id
+                                        AND p.ts < w.lo ORDER BY p.ts DESC LIMIT 1)) AS before
+            FROM ioc_views.samples x WHERE x.series_id = w.series_id AND x.ts >= w.lo AND x.ts < w.hi
+        ) d
+        WHERE d.before IS NOT NULL
+        GROUP BY 1
+    )
+    SELECT s.id, s.kind, s.entity, s.metric, coalesce(st.increase, 0) + coalesce(c.increase, 0) + coalesce(r.increase, 0)
+    FROM s
+    LEFT JOIN stored st ON st.series_id = s.id
+    LEFT JOIN clean c ON c.series_id = s.id
+    LEFT JOIN raw r ON r.series_id = s.id
+$$;
+
 -- The role: the new views and functions, as 0720 granted the others.
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA ioc_views FROM PUBLIC;
 DO $$
