@@ -11,7 +11,7 @@ minute rollup and raw samples for the last `--minute-days` / `--raw-days`, the f
 with the dossier counters, whose raw samples go back `--counter-days` (the KPI board counts them raw).
 Then some alerts (1 % of the links down, 20 kiosks' worth of symptoms behind each), dead letters and
 coordinates for the site, and what the store upkeep keeps: the stored uptime days and hours
-(`refresh_uptime_daily`) and KPI days (`refresh_kpi_days`), which the uptime and KPI views read.
+and KPI days (`refresh_uptime_daily`), which the uptime and KPI views read.
 
 Every panel's SQL of every dashboard is expanded as Grafana sends it (dashboards.macros, variables
 "All") for the last 24 hours (`$__interval` 1m) and the last 30 days (1h) -- a panel with its own
@@ -39,7 +39,6 @@ import reads  # bench/reads.py: the closed-form store builder
 
 from dashboards import build_all
 from dashboards.macros import dashboard_variables, interval_seconds, render_query
-from ioc.store.kpis import refresh_kpi_days
 from ioc.store.migrate import GRAFANA_ROLE, set_grafana_password
 from ioc.store.uptime_daily import refresh_uptime_daily
 
@@ -107,11 +106,8 @@ def upkeep(dsn: str, now: float) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         started = time.perf_counter()
         done = refresh_uptime_daily(conn, "Asia/Ho_Chi_Minh", now, settle_s=0)
-        print(f"  uptime figures: {done.days:,} entity days, {done.hours:,} entity hours in"
-              f" {time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
-        started = time.perf_counter()
-        written = refresh_kpi_days(conn, now, [])
-        print(f"  KPI days: {written:,} series days in {time.perf_counter() - started:.0f} s", flush=True)
+        print(f"  stored figures: {done.days:,} entity days, {done.hours:,} entity hours, {done.kpi_days:,} KPI"
+              f" series days in {time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
         conn.execute("ANALYZE uptime_daily, uptime_hourly, kpi_daily")
 
 

@@ -250,8 +250,7 @@ WITH RECURSIVE p AS (
     GROUP BY 1
 ), day_rows AS (
     SELECT d.kind, d.entity, d.day, d.known_s, d.maintenance_s, d.down_s, d.unreachable_s,
-           extract(epoch FROM d.first_bucket)::float8 AS fb, d.hours_known, d.hours_maintenance, d.hours_down,
-           d.hours_unreachable, row_number() OVER (PARTITION BY d.kind, d.entity ORDER BY d.day) AS rn
+           row_number() OVER (PARTITION BY d.kind, d.entity ORDER BY d.day) AS rn
     FROM ioc_views.uptime_days d, p
     WHERE p.w = 3600 AND d.timezone = p_timezone AND d.day >= p.first_day AND d.day < p.today
 ), day_upto AS (  -- the first day not usable: missing (a gap) or marked
@@ -264,29 +263,34 @@ WITH RECURSIVE p AS (
     FROM day_rows r CROSS JOIN p
     LEFT JOIN marks m ON m.ref = r.kind || '/' || r.entity
     GROUP BY r.kind, r.entity, p.first_day, m.since
-), day_stored AS (
-    SELECT r.kind, r.entity, (u.upto::timestamp AT TIME ZONE p_timezone) AS live_from,
-           sum(CASE WHEN r.day = p.first_day THEN coalesce(h.k, 0) ELSE r.known_s END) AS known_s,
-           sum(CASE WHEN r.day = p.first_day THEN coalesce(h.m, 0) ELSE r.maintenance_s END) AS maintenance_s,
-           sum(CASE WHEN r.day = p.first_day THEN coalesce(h.d, 0) ELSE r.down_s END) AS down_s,
-           sum(CASE WHEN r.day = p.first_day THEN coalesce(h.u, 0) ELSE r.unreachable_s END) AS unreachable_s
-    FROM day_rows r
-    JOIN day_upto u ON u.kind = r.kind AND u.entity = r.entity
-    CROSS JOIN p
-    LEFT JOIN LATERAL (  -- the first day's buckets weighted by their overlap with the range
+), day_first AS MATERIALIZED (  -- the first day's buckets weighted by their overlap with the range
+    SELECT d.kind, d.entity, coalesce(h.k, 0) AS known_s, coalesce(h.m, 0) AS maintenance_s,
+           coalesce(h.d, 0) AS down_s, coalesce(h.u, 0) AS unreachable_s
+    FROM ioc_views.uptime_days d, p
+    CROSS JOIN LATERAL (
         SELECT sum(x.k * x.wt) AS k, sum(x.m * x.wt) AS m, sum(x.d * x.wt) AS d, sum(x.u * x.wt) AS u
         FROM (SELECT a.k, a.m, a.d, a.u,
-                     least(1.0, greatest(0.0, (least(p.t1, r.fb + 3600.0 * a.i) - greatest(p.t0, r.fb + 3600.0 * (a.i - 1)))
+                     least(1.0, greatest(0.0, (least(p.t1, extract(epoch FROM d.first_bucket) + 3600.0 * a.i)
+                                               - greatest(p.t0, extract(epoch FROM d.first_bucket) + 3600.0 * (a.i - 1)))
                                               / 3600.0)) AS wt
-              FROM unnest(r.hours_known, r.hours_maintenance, r.hours_down, r.hours_unreachable)
+              FROM unnest(d.hours_known, d.hours_maintenance, d.hours_down, d.hours_unreachable)
                    WITH ORDINALITY AS a(k, m, d, u, i)) x
-    ) h ON r.day = p.first_day
-    WHERE r.day < u.upto
-    GROUP BY 1, 2, 3
+    ) h
+    WHERE p.w = 3600 AND d.timezone = p_timezone AND d.day = p.first_day
+), day_stored AS (
+    SELECT u.kind, u.entity, (u.upto::timestamp AT TIME ZONE p_timezone) AS live_from,
+           f.known_s + coalesce(sum(r.known_s), 0) AS known_s,
+           f.maintenance_s + coalesce(sum(r.maintenance_s), 0) AS maintenance_s,
+           f.down_s + coalesce(sum(r.down_s), 0) AS down_s,
+           f.unreachable_s + coalesce(sum(r.unreachable_s), 0) AS unreachable_s
+    FROM day_upto u CROSS JOIN p
+    JOIN day_first f ON f.kind = u.kind AND f.entity = u.entity
+    LEFT JOIN day_rows r ON r.kind = u.kind AND r.entity = u.entity AND r.day > p.first_day AND r.day < u.upto
+    WHERE u.upto > p.first_day
+    GROUP BY u.kind, u.entity, u.upto, f.known_s, f.maintenance_s, f.down_s, f.unreachable_s
 ), hour_rows AS (
     SELECT h.kind, h.entity, extract(epoch FROM h.hour)::float8 AS hs, h.known_s, h.maintenance_s, h.down_s,
-           h.unreachable_s, h.minutes_known, h.minutes_maintenance, h.minutes_down, h.minutes_unreachable,
-           row_number() OVER (PARTITION BY h.kind, h.entity ORDER BY h.hour) AS rn
+           h.unreachable_s, row_number() OVER (PARTITION BY h.kind, h.entity ORDER BY h.hour) AS rn
     FROM ioc_views.uptime_hours h, p
     WHERE p.w = 60 AND h.hour >= to_timestamp(p.first_hour) AND h.hour < to_timestamp(p.hours_end)
 ), hour_upto AS (  -- how many hours are usable: without a gap from the first, before the earliest mark
@@ -298,24 +302,30 @@ WITH RECURSIVE p AS (
     FROM hour_rows r CROSS JOIN p
     LEFT JOIN marks m ON m.ref = r.kind || '/' || r.entity
     GROUP BY r.kind, r.entity, p.first_hour, m.since
-), hour_stored AS (
-    SELECT r.kind, r.entity, to_timestamp(p.first_hour + 3600.0 * u.n) AS live_from,
-           sum(CASE WHEN r.rn = 1 THEN coalesce(h.k, 0) ELSE r.known_s END) AS known_s,
-           sum(CASE WHEN r.rn = 1 THEN coalesce(h.m, 0) ELSE r.maintenance_s END) AS maintenance_s,
-           sum(CASE WHEN r.rn = 1 THEN coalesce(h.d, 0) ELSE r.down_s END) AS down_s,
-           sum(CASE WHEN r.rn = 1 THEN coalesce(h.u, 0) ELSE r.unreachable_s END) AS unreachable_s
-    FROM hour_rows r
-    JOIN hour_upto u ON u.kind = r.kind AND u.entity = r.entity
-    CROSS JOIN p
-    LEFT JOIN LATERAL (  -- the first hour's minutes from p_from on
-        SELECT sum(x.k * x.wt) AS k, sum(x.m * x.wt) AS m, sum(x.d * x.wt) AS d, sum(x.u * x.wt) AS u
+), hour_first AS MATERIALIZED (  -- the first hour's minutes from p_from on
+    SELECT h.kind, h.entity, coalesce(x.k, 0) AS known_s, coalesce(x.m, 0) AS maintenance_s,
+           coalesce(x.d, 0) AS down_s, coalesce(x.u, 0) AS unreachable_s
+    FROM ioc_views.uptime_hours h, p
+    CROSS JOIN LATERAL (
+        SELECT sum(y.k * y.wt) AS k, sum(y.m * y.wt) AS m, sum(y.d * y.wt) AS d, sum(y.u * y.wt) AS u
         FROM (SELECT a.k, a.m, a.d, a.u,
-                     least(1.0, greatest(0.0, (r.hs + 60.0 * a.i - greatest(p.t0, r.hs + 60.0 * (a.i - 1))) / 60.0)) AS wt
-              FROM unnest(r.minutes_known, r.minutes_maintenance, r.minutes_down, r.minutes_unreachable)
-                   WITH ORDINALITY AS a(k, m, d, u, i)) x
-    ) h ON r.rn = 1
-    WHERE u.n > 0 AND r.rn <= u.n
-    GROUP BY 1, 2, 3
+                     least(1.0, greatest(0.0, (p.first_hour + 60.0 * a.i - greatest(p.t0, p.first_hour + 60.0 * (a.i - 1)))
+                                              / 60.0)) AS wt
+              FROM unnest(h.minutes_known, h.minutes_maintenance, h.minutes_down, h.minutes_unreachable)
+                   WITH ORDINALITY AS a(k, m, d, u, i)) y
+    ) x
+    WHERE p.w = 60 AND h.hour = to_timestamp(p.first_hour) AND p.first_hour < p.hours_end
+), hour_stored AS (
+    SELECT u.kind, u.entity, to_timestamp(p.first_hour + 3600.0 * u.n) AS live_from,
+           f.known_s + coalesce(sum(r.known_s), 0) AS known_s,
+           f.maintenance_s + coalesce(sum(r.maintenance_s), 0) AS maintenance_s,
+           f.down_s + coalesce(sum(r.down_s), 0) AS down_s,
+           f.unreachable_s + coalesce(sum(r.unreachable_s), 0) AS unreachable_s
+    FROM hour_upto u CROSS JOIN p
+    JOIN hour_first f ON f.kind = u.kind AND f.entity = u.entity
+    LEFT JOIN hour_rows r ON r.kind = u.kind AND r.entity = u.entity AND r.rn > 1 AND r.rn <= u.n
+    WHERE u.n > 0
+    GROUP BY u.kind, u.entity, u.n, p.first_hour, f.known_s, f.maintenance_s, f.down_s, f.unreachable_s
 ), stored AS (
     SELECT * FROM day_stored UNION ALL SELECT * FROM hour_stored
 ), plan AS (
@@ -427,6 +437,20 @@ LANGUAGE sql STABLE AS $$
     LEFT JOIN stored st ON st.series_id = s.id
     LEFT JOIN clean c ON c.series_id = s.id
     LEFT JOIN raw r ON r.series_id = s.id
+$$;
+
+-- One series' rollup for a range, as ioc_views.rollup chooses it (minutes up to 6 hours, hours beyond):
+-- joined LATERAL per series, a chart of 250 links over 30 days reads their 180,000 hour rows by the
+-- primary key instead of every series' 830,000 (bench/dashboards.py). Inlined by the planner.
+CREATE FUNCTION ioc_views.series_rollup(p_series_id integer, p_from timestamptz, p_to timestamptz)
+RETURNS TABLE (bucket timestamptz, cnt bigint, total float8, min_value float8, max_value float8)
+LANGUAGE sql STABLE AS $$
+    SELECT bucket, cnt, total, min_value, max_value FROM ioc_views.samples_1m
+    WHERE p_to - p_from <= interval '6 hours' AND series_id = p_series_id AND bucket >= p_from AND bucket <= p_to
+    UNION ALL
+    SELECT bucket, cnt, total, min_value, max_value FROM ioc_views.samples_1h
+    WHERE p_to - p_from > interval '6 hours' AND series_id = p_series_id
+      AND bucket >= date_trunc('hour', p_from) AND bucket <= p_to
 $$;
 
 -- The role: the new views and functions, as 0720 granted the others.
