@@ -34,14 +34,14 @@ DROP FUNCTION ioc_views.entity_uptime(timestamptz, timestamptz);
 CREATE FUNCTION ioc_views.uptime_live(p_from timestamptz, p_to timestamptz, p_w float8, p_kinds text[],
                                       p_ids text[], p_count_from timestamptz[])
 RETURNS TABLE (kind text, id text, known_s float8, maintenance_s float8, down_s float8, unreachable_s float8)
-LANGUAGE sql STABLE SET jit = off AS $$
+LANGUAGE sql STABLE SET jit = off SET work_mem = '64MB' AS $$
 WITH RECURSIVE wanted AS (
-    SELECT u.k AS kind, u.i AS id, u.k || '/' || u.i AS ref, extract(epoch FROM u.cf)::float8 AS cf
+    SELECT u.k AS kind, u.i AS id, (u.k || '/' || u.i) COLLATE "C" AS ref, extract(epoch FROM u.cf)::float8 AS cf
     FROM unnest(p_kinds, p_ids, p_count_from) AS u(k, i, cf)
 ), closure (ref, dep) AS (
-    SELECT f.kind || '/' || f.id, d.dep FROM ioc_views.entity_facts f CROSS JOIN LATERAL unnest(f.depends_on) AS d(dep)
+    SELECT (f.kind || '/' || f.id) COLLATE "C", d.dep COLLATE "C" FROM ioc_views.entity_facts f CROSS JOIN LATERAL unnest(f.depends_on) AS d(dep)
     UNION
-    SELECT c.ref, d.dep FROM closure c JOIN ioc_views.entity_facts f ON f.kind || '/' || f.id = c.dep
+    SELECT c.ref, d.dep COLLATE "C" FROM closure c JOIN ioc_views.entity_facts f ON (f.kind || '/' || f.id) COLLATE "C" = c.dep
     CROSS JOIN LATERAL unnest(f.depends_on) AS d(dep)
 ), starts AS (
     SELECT x.ref, min(x.gs) AS gs
@@ -60,20 +60,20 @@ WITH RECURSIVE wanted AS (
 ), first_data AS (
     SELECT s.kind, s.entity, min(CASE WHEN m.bucket < h.bucket + interval '1 hour' THEN m.bucket ELSE h.bucket END) AS ts
     FROM ioc_views.series s
-    JOIN starts st ON st.ref = s.kind || '/' || s.entity
+    JOIN starts st ON st.ref = (s.kind || '/' || s.entity) COLLATE "C"
     CROSS JOIN LATERAL (SELECT bucket FROM ioc_views.samples_1h WHERE series_id = s.id ORDER BY bucket LIMIT 1) h
     LEFT JOIN LATERAL (SELECT bucket FROM ioc_views.samples_1m WHERE series_id = s.id ORDER BY bucket LIMIT 1) m ON true
     GROUP BY 1, 2
     UNION ALL
     SELECT c.kind, c.entity, min(c.ts) FROM ioc_views.status_changes c
-    JOIN starts st ON st.ref = c.kind || '/' || c.entity GROUP BY 1, 2
+    JOIN starts st ON st.ref = (c.kind || '/' || c.entity) COLLATE "C" GROUP BY 1, 2
 ), ent AS (  -- e0: the entity's grid start, sb: its index on the common grid, cf: counted from (null: all)
-    SELECT e.kind, e.id, e.kind || '/' || e.id AS ref, e.depends_on, e.heartbeat_s AS hb, e.labels,
+    SELECT e.kind, e.id, (e.kind || '/' || e.id) COLLATE "C" AS ref, e.depends_on, e.heartbeat_s AS hb, e.labels,
            extract(epoch FROM least(min(f.ts), least(e.first_seen, e.mqtt_status_at)))::float8 AS kf,
            floor(st.gs / g.w) * g.w AS e0, round((floor(st.gs / g.w) * g.w - g.g0) / g.w)::integer AS sb,
            min(w.cf) AS cf
     FROM ioc_views.entity_facts e
-    JOIN starts st ON st.ref = e.kind || '/' || e.id
+    JOIN starts st ON st.ref = (e.kind || '/' || e.id) COLLATE "C"
     CROSS JOIN grid g
     LEFT JOIN wanted w ON w.ref = st.ref
     LEFT JOIN first_data f ON f.kind = e.kind AND f.entity = e.id
@@ -225,7 +225,7 @@ CREATE FUNCTION ioc_views.entity_uptime(p_from timestamptz, p_to timestamptz,
                                         p_timezone text DEFAULT 'Asia/Ho_Chi_Minh')
 RETURNS TABLE (kind text, id text, known_s float8, maintenance_s float8, down_s float8, unreachable_s float8,
                uptime_pct float8)
-LANGUAGE sql STABLE SET jit = off AS $$
+LANGUAGE sql STABLE SET jit = off SET work_mem = '64MB' AS $$
 WITH RECURSIVE p AS (
     SELECT CASE WHEN p_to - p_from <= interval '2 days' THEN 60.0::float8 ELSE 3600.0::float8 END AS w,
            extract(epoch FROM p_from)::float8 AS t0, extract(epoch FROM p_to)::float8 AS t1,
@@ -233,12 +233,12 @@ WITH RECURSIVE p AS (
            floor(extract(epoch FROM p_from) / 3600) * 3600 AS first_hour,
            floor((extract(epoch FROM p_to) - 180) / 3600) * 3600 AS hours_end  -- ioc.store.uptime_marks.closed_before
 ), closure (ref, dep) AS (
-    SELECT f.kind || '/' || f.id, d.dep FROM ioc_views.entity_facts f CROSS JOIN LATERAL unnest(f.depends_on) AS d(dep)
+    SELECT (f.kind || '/' || f.id) COLLATE "C", d.dep COLLATE "C" FROM ioc_views.entity_facts f CROSS JOIN LATERAL unnest(f.depends_on) AS d(dep)
     UNION
-    SELECT c.ref, d.dep FROM closure c JOIN ioc_views.entity_facts f ON f.kind || '/' || f.id = c.dep
+    SELECT c.ref, d.dep COLLATE "C" FROM closure c JOIN ioc_views.entity_facts f ON (f.kind || '/' || f.id) COLLATE "C" = c.dep
     CROSS JOIN LATERAL unnest(f.depends_on) AS d(dep)
 ), own_marks AS (  -- the start of each entity's earliest marked UTC day; -infinity: every day
-    SELECT kind || '/' || entity AS ref,
+    SELECT (kind || '/' || entity) COLLATE "C" AS ref,
            CASE WHEN min(day) = date '0001-01-01' THEN '-infinity'::float8
                 ELSE extract(epoch FROM min(day)::timestamp AT TIME ZONE 'UTC')::float8 END AS since
     FROM ioc_views.uptime_marks GROUP BY kind, entity
@@ -261,7 +261,7 @@ WITH RECURSIVE p AS (
                                     ELSE greatest(0, (to_timestamp(m.since) AT TIME ZONE p_timezone)::date - p.first_day)
                                END) AS upto
     FROM day_rows r CROSS JOIN p
-    LEFT JOIN marks m ON m.ref = r.kind || '/' || r.entity
+    LEFT JOIN marks m ON m.ref = (r.kind || '/' || r.entity) COLLATE "C"
     GROUP BY r.kind, r.entity, p.first_day, m.since
 ), day_first AS MATERIALIZED (  -- the first day's buckets weighted by their overlap with the range
     SELECT d.kind, d.entity, coalesce(h.k, 0) AS known_s, coalesce(h.m, 0) AS maintenance_s,
@@ -300,7 +300,7 @@ WITH RECURSIVE p AS (
                       WHEN m.since = '-infinity' THEN 0
                       ELSE greatest(0, floor((m.since - p.first_hour) / 3600))::integer END) AS n
     FROM hour_rows r CROSS JOIN p
-    LEFT JOIN marks m ON m.ref = r.kind || '/' || r.entity
+    LEFT JOIN marks m ON m.ref = (r.kind || '/' || r.entity) COLLATE "C"
     GROUP BY r.kind, r.entity, p.first_hour, m.since
 ), hour_first AS MATERIALIZED (  -- the first hour's minutes from p_from on
     SELECT h.kind, h.entity, coalesce(x.k, 0) AS known_s, coalesce(x.m, 0) AS maintenance_s,
