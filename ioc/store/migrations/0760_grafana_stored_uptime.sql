@@ -391,7 +391,7 @@ LANGUAGE sql STABLE AS $$
         WHERE (r.day::timestamp AT TIME ZONE 'UTC') + (a.i - 1) * interval '1 hour' >= e.h0
           AND (r.day::timestamp AT TIME ZONE 'UTC') + (a.i - 1) * interval '1 hour' < e.h1
         GROUP BY 1
-    ), live AS (  -- each series' whole hours not stored: from here to h1
+    ), live AS MATERIALIZED (  -- each series' whole hours not stored: from here to h1
         SELECT s.id AS series_id,
                greatest(e.h0, least(e.h1, ((e.d0 + coalesce(u.n, 0))::timestamp AT TIME ZONE 'UTC'))) AS h0, e.h1
         FROM s CROSS JOIN edges e LEFT JOIN usable u ON u.series_id = s.id
