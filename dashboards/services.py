@@ -23,7 +23,7 @@ from dashboards.common import (
 from dashboards.queries import ENTITY_FILTER, entity_list, latest_value, status_counts
 
 UID = "ioc-services"
-UPTIME = "ioc_views.entity_uptime($__timeFrom()::timestamptz, $__timeTo()::timestamptz)"
+UPTIME = "ioc_views.entity_uptime($__timeFrom()::timestamptz, $__timeTo()::timestamptz, p_kinds => '{service}')"
 
 
 def statuses() -> Any:

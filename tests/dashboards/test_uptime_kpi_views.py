@@ -149,6 +149,16 @@ def test_uptime_from_the_stored_days_and_hours_matches_the_api(any_store):
         assert days >= 2 and hours >= 20  # the upkeep filled the closed days and hours
         assert conn.execute("SELECT count(*) FROM uptime_dirty").fetchone() == (0,)
     before = assert_periods_match(any_store.dsn, now)
+    with psycopg.connect(any_store.dsn) as conn:  # one kind only: the same figures, its root causes counted
+        for span in PERIODS.values():
+            rows = conn.execute(
+                "SELECT kind || '/' || id, known_s, maintenance_s, down_s, unreachable_s, uptime_pct"
+                " FROM ioc_views.entity_uptime(%s, %s, p_kinds => '{kiosk}')",
+                (at(now - span), at(now)),
+            ).fetchall()
+            full = sql_uptime(any_store.dsn, now - span, now)["kiosk/kiosk-a"]
+            assert [r[0] for r in rows] == ["kiosk/kiosk-a"]
+            assert rows[0][1:] == pytest.approx(tuple(full.values())), span
 
     # The SQL reads the stored figures: a changed stored day and hour show in both readers (written as the
     # upkeep writes, so the Python reader's cache of them goes).
