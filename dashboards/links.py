@@ -20,7 +20,7 @@ from dashboards.common import (
     thresholds,
     timeseries,
 )
-from dashboards.queries import ENTITY_FILTER, ROLLUP, entity_list, metric_over_time, status_counts
+from dashboards.queries import ENTITY_FILTER, SERIES_ROLLUP, entity_list, metric_over_time, status_counts
 
 UID = "ioc-links"
 
@@ -44,8 +44,8 @@ SELECT e.kind, e.id, e.name AS "Đường truyền",
            AS "RTT trung bình (ms)",
        max(x.max_value) FILTER (WHERE s.metric = 'rtt_ms') AS "RTT cao nhất (ms)"
 FROM ioc_views.series s
-JOIN {ROLLUP} x ON x.series_id = s.id
 JOIN ioc_views.entity_facts e ON e.kind = s.kind AND e.id = s.entity
+CROSS JOIN LATERAL {SERIES_ROLLUP} x
 WHERE s.kind = 'link' AND s.metric IN ('loss_pct', 'rtt_ms') AND {ENTITY_FILTER}
 GROUP BY e.kind, e.id, e.name
 ORDER BY 4 DESC NULLS LAST, 5 DESC NULLS LAST

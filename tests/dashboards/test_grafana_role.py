@@ -3,6 +3,8 @@ else: no API key hash, audit record, user, session or table of the public schema
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 from dash_province import grafana_dsn
@@ -10,12 +12,15 @@ from typer.testing import CliRunner
 
 from ioc.cli import app
 from ioc.store.migrate import GRAFANA_ROLE, set_grafana_password
+from ioc.store.uptime_daily import refresh_uptime_daily
 
 SECRET_TABLES = ("api_keys", "audit_log", "users", "user_sessions")
 
 
 def test_grafana_reads_the_views_and_nothing_else(province):
     dsn = grafana_dsn(province.store.dsn)
+    with psycopg.connect(province.store.dsn, autocommit=True) as conn:
+        refresh_uptime_daily(conn, "Asia/Ho_Chi_Minh", time.time(), settle_s=0)
     with province.store.connect() as conn:
         conn.execute("INSERT INTO api_keys (key_hash, role, name) VALUES ('secret-hash', 'admin', 'k')")
         conn.execute("INSERT INTO audit_log (actor, action) VALUES ('admin', 'key.create')")
@@ -25,13 +30,20 @@ def test_grafana_reads_the_views_and_nothing_else(province):
         tables = [r[0] for r in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
         )]  # fmt: skip
-    assert {"entities", "alerts", "sites", "incidents", "samples"} <= set(views)
+    assert {"entities", "alerts", "sites", "incidents", "samples", "uptime_days", "kpi_days"} <= set(views)
     with psycopg.connect(dsn, autocommit=True) as conn:
         assert conn.execute("SELECT current_user").fetchone() == (GRAFANA_ROLE,)
         for view in views:
             conn.execute(f"SELECT * FROM ioc_views.{view} LIMIT 1")
         for function in ("entity_uptime", "agency_kpis", "counter_increase", "rollup"):
             conn.execute(f"SELECT * FROM ioc_views.{function}(now() - interval '1 hour', now()) LIMIT 1")
+        # The stored figures (migration 0760's views of uptime_daily, kpi_daily), read over 30 days.
+        assert conn.execute("SELECT count(*) FROM uptime_days").fetchone()[0] > 0
+        assert conn.execute("SELECT count(*) FROM kpi_days").fetchone()[0] > 0
+        assert conn.execute("SELECT count(*) FROM ioc_views.entity_uptime(now() - interval '30 days', now())"
+                            " WHERE known_s > 0").fetchone()[0] > 0  # fmt: skip
+        conn.execute("SELECT * FROM ioc_views.series_rollup(1, now() - interval '1 day', now())")
+        conn.execute("SELECT * FROM ioc_views.uptime_live(now() - interval '1 hour', now(), 60, '{}', '{}', '{}')")
         for table in [*SECRET_TABLES, *tables]:
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
                 conn.execute(f"SELECT * FROM public.{table} LIMIT 1")
