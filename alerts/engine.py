@@ -257,6 +257,15 @@ class Engine:
                 out[rule.metric] = max(out.get(rule.metric, 0.0), rule.horizon_s)
         return out
 
+    def window_kinds(self) -> dict[str, list[str] | None]:
+        """Metric name -> the entity kinds whose series of it keep a window (None: any kind)."""
+        out: dict[str, list[str] | None] = {}
+        for rule in self.rules:
+            if rule.metric and rule.horizon_s > 0:
+                kinds = out.get(rule.metric, [])
+                out[rule.metric] = None if rule.kind is None or kinds is None else sorted({*kinds, rule.kind})
+        return out
+
     def _judge_down(self, slots: np.ndarray, now: float, changed: dict[str, Alert]) -> None:
         """The `down` rules of these entities (LastSeen slots)."""
         for pair, cond, reason in self._liveness.judge(slots, now, self._pairs, self.alerts, self._match_entity):

@@ -20,6 +20,7 @@ default one, and `enabled: false` there switches it off.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,6 +97,13 @@ def parse_rule(raw: object, source: str, index: int, problems: list[str]) -> Rul
     if rtype not in RULE_TYPES:
         problems.append(f"{source}: rule {name}: type: must be one of {', '.join(RULE_TYPES)}, not {rtype!r}")
         return None
+    unstorable = sorted(_unstorable(raw))
+    if unstorable:
+        # An alert's summary or labels with one would never be stored, so never paged.
+        problems.extend(
+            f"{source}: rule {name}: {key}: holds a NUL character or a lone surrogate" for key in unstorable
+        )
+        return None
     given = {key: value for key, value in raw.items() if value is not None or key in _NULL_REFUSED}
     try:
         return RULE_ADAPTER.validate_python(given, context={"source": source})
@@ -103,6 +111,25 @@ def parse_rule(raw: object, source: str, index: int, problems: list[str]) -> Rul
         found = sorted(_problems(exc, str(rtype)), key=lambda p: p[0])
         problems.extend(f"{source}: rule {name}: {key}: {message}" for _, key, message in found)
         return None
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(value: object, path: str = "") -> Iterator[str]:
+    """Key paths of a rule whose key or text PostgreSQL cannot store."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and _UNSTORABLE.search(key):
+                yield _UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", where)
+            else:
+                yield from _unstorable(item, where)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _unstorable(item, f"{path}[{i}]")
+    elif isinstance(value, str) and _UNSTORABLE.search(value):
+        yield path
 
 
 def _problems(exc: ValidationError, rtype: str) -> Iterator[tuple[tuple[int, int, str], str, str]]:

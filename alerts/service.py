@@ -1,5 +1,13 @@
 """The alert service: committed batches in (from the writer's thread, or LISTEN in another process),
-one evaluator thread running the engine and the delivery stages, one worker thread per integration."""
+one evaluator thread running the engine and the delivery stages, one worker thread per integration.
+
+With `leadership` (every `ioc run` process; contract section 11) several processes may run it: the one
+holding the lease (alerts/leadership.py) evaluates and notifies; the others stand by, listening but
+holding no engine. A process that comes to lead builds its engine from the store, as a restart does
+(open alerts, liveness, flap damping and holds, groups and their timers, the outbox: migration 0510),
+under its epoch; one that stops leading drops all of it, and what it still had to send stays in the
+outbox for the new leader. Nothing is kept warm: the state lives in the store after every round, so
+taking over is a restart's load (measured in docs/operations.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +20,6 @@ import urllib.parse
 from collections.abc import Callable
 
 import numpy as np
-import orjson
 import psycopg
 from prometheus_client import CollectorRegistry
 from psycopg_pool import ConnectionPool
@@ -22,30 +29,33 @@ from alerts.alert import FIRING, Alert
 from alerts.delivery.dispatcher import Dispatcher
 from alerts.delivery.mute import Muter
 from alerts.delivery.notify import Deliverer, Integration
-from alerts.delivery.persist import DeliveryState
+from alerts.delivery.persist import DeliveryState, Unsent
 from alerts.engine import Engine
 from alerts.grouping import AlertSnapshot, Notification
 from alerts.holidays import is_holiday
 from alerts.kpi_check import RULE as KPI_RULE
 from alerts.kpi_check import WINDOW_S as KPI_WINDOW_S
 from alerts.kpi_check import KpiCheck
+from alerts.leadership import Leadership, NotLeader
 from alerts.notifiers.alertmanager import AlertmanagerNotifier
 from alerts.notifiers.base import Notifier
 from alerts.notifiers.webhook import WebhookNotifier
+from alerts.readback import CommittedListener, prime_windows
 from alerts.receivers import Delivery, load_delivery, settings_integrations
 from alerts.rules import Rule, load_rules
 from ioc.inventory import load_inventory_from_store
 from ioc.metrics import AlertMetrics
-from ioc.model import StatusUpdate
 from ioc.settings import Settings
-from ioc.store.batch import COMMITTED_CHANNEL, CommittedBatch
-from ioc.store.connect import connect
+from ioc.store.batch import CommittedBatch
 from ioc.store.series import SeriesRegistry
 
 log = logging.getLogger("ioc.alerts")
 
 INVENTORY_REFRESH_S = 30.0
 ALERTMANAGER_RESEND_S = 60.0
+# A message the previous leader had taken out to send when it lost the lead: sent again only if still in
+# the outbox this long after the takeover (the old leader's attempt in progress ends well within it).
+IN_FLIGHT_GRACE_S = 10.0
 
 
 def build_notifiers(settings: Settings) -> list[Notifier]:
@@ -77,6 +87,7 @@ class AlertService:
         rules: list[Rule] | None = None,
         queue_max: int = 10_000,
         retry_base_s: float = 0.5,
+        leadership: bool = False,
     ):
         self.settings = settings
         self.pool = pool
@@ -97,25 +108,76 @@ class AlertService:
         self.series = SeriesRegistry()
         self._queue: queue.Queue[CommittedBatch] = queue.Queue(maxsize=queue_max)
         self._stopping = threading.Event()
-        self.deliverer = Deliverer(delivery.receivers, self.metrics, self._stopping, retry_base_s, self._sent)
+        self.leadership = (
+            Leadership(settings.database_url, pool, settings.alert_lease_s, on_change=self._lead_changed,
+                       stopping=self._stopping)
+            if leadership
+            else None
+        )  # fmt: skip
+        self._epoch: int | None = None  # the epoch the engine was built under
+        self.listener = CommittedListener(
+            settings, self.series, self.on_committed, self._stopping,
+            wanted=lambda: self.leadership is None or self.leadership.is_leader(),
+        )  # fmt: skip
+        self.deliverer = Deliverer(
+            delivery.receivers, self.metrics, self._stopping, retry_base_s, self._sent, self.leadership
+        )
         self.state = DeliveryState()
         self._threads: list[threading.Thread] = []
         self.engine: Engine | None = None
-        self._last_status_ts = 0.0
         self._inventory_at = 0.0
         self._am_resend_at = 0.0
         self._unsaved: dict[str, Alert] = {}
+        self._in_flight: tuple[float, list[int]] | None = None  # (when, outbox ids) of the old leader's
+        self.in_flight_grace_s = IN_FLIGHT_GRACE_S
         self.kpi = KpiCheck(settings.kpi_targets, language=settings.language)
+        self._rules: list[Rule] = []
 
     # -- life cycle --------------------------------------------------------------------------------
 
     def start(self) -> None:
-        rules = self.rules if self.rules is not None else load_rules(self.settings.rules_dir)
+        self._rules = self.rules if self.rules is not None else load_rules(self.settings.rules_dir)
+        if self.leadership is None:
+            self._take_over()
+        else:
+            self.leadership.start()
+            if self.leadership.is_leader():
+                try:
+                    self._take_over()
+                except NotLeader as exc:
+                    log.warning("alerting: lost the lead while taking over (%s)", exc)
+            else:
+                log.info("alerting: standing by (another process leads)")
+        workers = self.deliverer.all()
+        if workers and loopback_public_url(self.settings):
+            log.warning(
+                "IOC_PUBLIC_URL is %s, a loopback address: the links in alert messages will not open for their "
+                "readers; set it to the address the operations centre reaches this service at",
+                self.settings.public_url,
+            )
+        self.deliverer.start()
+        self._threads = [threading.Thread(target=self._evaluate_loop, name="ioc-alerts", daemon=True)]
+        if not self.in_process:
+            self._threads.append(threading.Thread(target=self.listener.run, name="ioc-alerts-listen", daemon=True))
+        for thread in self._threads:
+            thread.start()
+
+    def _take_over(self) -> None:
+        """Build the engine and the delivery state from the store (at start, and on coming to lead)."""
+        epoch = self.leadership.epoch if self.leadership is not None else None
+        started = time.perf_counter()
         now = self.clock()
+        self.listener.last_status_ts = now
+        self.dispatcher = Dispatcher(self.delivery.tree, Muter(self.delivery.intervals))
+        self.state = DeliveryState()
+        self.kpi = KpiCheck(self.settings.kpi_targets, language=self.settings.language)
+        self._unsaved, self._am_resend_at, self._in_flight = {}, 0.0, None
         with self.pool.connection() as conn:
+            if self.leadership is not None:
+                self.leadership.fence(conn, epoch)  # what the old leader committed is all in from here
             inventory = load_inventory_from_store(conn)
             engine = Engine(
-                rules,
+                self._rules,
                 inventory,
                 start=now,
                 language=self.settings.language,
@@ -139,42 +201,67 @@ class AlertService:
             self.state.restore_runtime(conn, engine.alerts)
             self.state.restore_groups(conn, self.dispatcher, engine.alerts)
             unsent = self.state.take_outbox(conn)
-            self._prime(conn, engine, now)
-        self.engine = engine
+            prime_windows(conn, engine, self.series, now)
+        self.deliverer.drain()  # what this process had queued under an earlier lead is in `unsent` again
+        self.engine, self._epoch = engine, epoch
         self._inventory_at = now
-        self._last_status_ts = now
-        workers = self.deliverer.all()
-        if workers and loopback_public_url(self.settings):
-            log.warning(
-                "IOC_PUBLIC_URL is %s, a loopback address: the links in alert messages will not open for their "
-                "readers; set it to the address the operations centre reaches this service at",
-                self.settings.public_url,
-            )
-        self.deliverer.start()
-        for outbox_id, receiver, index, message in unsent:
-            workers = self.deliverer.workers.get(receiver, [])
-            if index < len(workers):
-                workers[index].queue.put((outbox_id, message))
-            else:
-                self._sent(outbox_id)  # its receiver is gone from the routes file
-        self._threads = [threading.Thread(target=self._evaluate_loop, name="ioc-alerts", daemon=True)]
-        if not self.in_process:
-            self._threads.append(threading.Thread(target=self._listen_loop, name="ioc-alerts-listen", daemon=True))
-        for thread in self._threads:
-            thread.start()
+        in_flight = [u.outbox_id for u in unsent if u.sending_epoch is not None]
+        if in_flight:
+            self._in_flight = (now + self.in_flight_grace_s, in_flight)
+            log.warning("alerting: %d message(s) were being sent when the previous leader stopped; sent again "
+                        "in %.0f s unless it finishes them", len(in_flight), self.in_flight_grace_s)  # fmt: skip
+        self._queue_unsent([u for u in unsent if u.sending_epoch is None])
+        self.metrics.leader.set(1)  # leading from here: evaluating and notifying
         log.info(
-            "alert engine started: %d rules, %d open alerts, %d receivers, %d integrations",
-            len(rules),
-            len(engine.alerts),
-            len(self.delivery.receivers),
-            len(workers),
-        )
+            "alert engine %s: %d rules, %d open alerts, %d groups, %d unsent messages, %d receivers, %d integrations; "
+            "state loaded in %.2f s",
+            "started" if epoch is None else f"leading (epoch {epoch})",
+            len(self._rules), len(engine.alerts), len(self.dispatcher.groups), len(unsent),
+            len(self.delivery.receivers), len(self.deliverer.all()), time.perf_counter() - started,
+        )  # fmt: skip
+
+    def _queue_unsent(self, unsent: list[Unsent]) -> None:
+        for u in unsent:
+            workers = self.deliverer.workers.get(u.receiver, [])
+            if u.integration < len(workers):
+                workers[u.integration].queue.put((u.outbox_id, u.message))
+            else:
+                self._sent(u.outbox_id)  # its receiver is gone from the routes file
+
+    def _step_down(self) -> None:
+        """No longer the leader: drop the engine and what waits to be sent (the outbox keeps it)."""
+        self.engine, self._epoch, self._unsaved, self._in_flight = None, None, {}, None
+        self.metrics.leader.set(0)
+        self.dispatcher = Dispatcher(self.delivery.tree, Muter(self.delivery.intervals))
+        self.deliverer.drain()
+        self._discard_batches()
+        for state in ("pending", "firing"):
+            self.metrics.open_alerts.labels(state).set(0)
+
+    def _discard_batches(self) -> None:
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
+
+    def _lead_changed(self, leading: bool) -> None:
+        if not leading:  # at once; 1 only once the engine is built (`_take_over`)
+            self.metrics.leader.set(0)
+
+    def leads(self) -> bool:
+        """The engine is this process's to run: built under the epoch that still leads."""
+        if self.engine is None:
+            return False
+        return self.leadership is None or self.leadership.epoch == self._epoch
 
     def stop(self) -> None:
         self._stopping.set()
         for thread in self._threads:
             thread.join(timeout=10)
         self.deliverer.stop()
+        if self.leadership is not None:
+            self.leadership.stop()  # after the last message: a standby takes over from what is committed
 
     def on_committed(self, batch: CommittedBatch) -> None:
         """Called by the ingest writer after every commit, in its thread: hand over and return."""
@@ -190,6 +277,11 @@ class AlertService:
         next_tick = self.clock()
         carried: list[CommittedBatch] = []  # batches of a round that failed (the engine skips what it judged)
         while not self._stopping.is_set():
+            if self.leadership is not None and not self.leads():
+                carried = []
+                self._stand_by()
+                next_tick = self.clock()
+                continue
             now = self.clock()
             wait = next_tick - now
             due = self.dispatcher.next_due()
@@ -207,18 +299,43 @@ class AlertService:
                 self.step(batches, tick=do_tick)
                 if do_tick:
                     next_tick = self.clock() + tick
+            except NotLeader as exc:
+                log.warning("alerting: stopped leading in a round (%s); standing by", exc)
+                self._step_down()
             except Exception:
                 carried = batches[-1000:]
                 log.exception("alert evaluation failed; retrying on the next tick")
                 self._stopping.wait(min(tick, 1.0))
                 next_tick = self.clock() + tick
 
+    def _stand_by(self) -> None:
+        """Not leading: drop what an earlier lead left, and take over once the lease is this process's."""
+        assert self.leadership is not None
+        if self.engine is not None:
+            log.warning("alerting: no longer the leader; standing by")
+            self._step_down()
+        self._discard_batches()
+        if not self.leadership.is_leader():
+            self.leadership.changed.wait(0.2)
+            self.leadership.changed.clear()
+            return
+        try:
+            self._take_over()
+        except NotLeader as exc:
+            log.warning("alerting: lost the lead while taking over (%s)", exc)
+        except Exception:
+            log.exception("alerting: taking over failed; trying again")
+            self._stopping.wait(1.0)
+
     def step(self, batches: list[CommittedBatch], *, tick: bool) -> None:
         """Evaluate batches (and the tick), save what changed, and send what is due: one round of the loop."""
         engine = self.engine
         assert engine is not None, "start() first"
         changed: dict[str, Alert] = {}
+        late: list[Unsent] = []
         with self.pool.connection() as conn:
+            if self.leadership is not None:
+                self.leadership.fence(conn, self._epoch)  # a fenced-off old leader writes and sends nothing
             for batch in batches:
                 started = time.perf_counter()
                 unknown = [int(s) for s in np.unique(batch.series_ids) if self.series.key_of(int(s)) is None]
@@ -273,8 +390,12 @@ class AlertService:
             if tick and now >= self._am_resend_at:
                 self._am_resend_at = now + ALERTMANAGER_RESEND_S
                 self._resend_to_alertmanager(engine, now)
+            if self._in_flight is not None and now >= self._in_flight[0]:
+                late = self.state.take_outbox(conn, self._in_flight[1])  # the old leader did not finish them
+                self._in_flight = None
         for worker, outbox_id, message in queued:
             worker.queue.put((outbox_id, message))
+        self._queue_unsent(late)
         counts = {"pending": 0, "firing": 0}
         for alert in engine.alerts.values():
             counts[alert.state] = counts.get(alert.state, 0) + 1
@@ -338,83 +459,6 @@ class AlertService:
 
     # -- restarts and other processes ------------------------------------------------------------
 
-    def _prime(self, conn: psycopg.Connection, engine: Engine, now: float) -> None:
-        """Windows (percentiles, rates, burn rates) start full after a restart, from the store."""
-        for metric, horizon in engine.window_metrics().items():
-            rows = conn.execute(
-                """
-                SELECT s.id, s.kind, s.entity, s.labels, extract(epoch FROM x.ts)::float8, x.value
-                FROM series s JOIN samples x ON x.series_id = s.id
-                WHERE s.metric = %s AND x.ts > to_timestamp(%s) ORDER BY s.id, x.ts
-                """,
-                (metric, now - horizon),
-            ).fetchall()
-            if not rows:
-                continue
-            ids = np.array([r[0] for r in rows])
-            self.series.load_ids(conn, sorted({int(i) for i in ids}))
-            ts = np.array([r[4] for r in rows], dtype=np.float64)
-            values = np.array([r[5] for r in rows], dtype=np.float64)
-            uniq, starts = np.unique(ids, return_index=True)
-            ends = np.append(starts[1:], ids.size)
-            for sid, a, b in zip(uniq.tolist(), starts.tolist(), ends.tolist(), strict=True):
-                key = self.series.key_of(sid)
-                if key is not None:
-                    engine.prime(sid, key, ts[a:b], values[a:b])
-
     def _baseline(self, series_id: int, starts: list[float]) -> np.ndarray:
         with self.pool.connection() as conn:
             return store.hourly_averages(conn, series_id, starts)
-
-    def _listen_loop(self) -> None:
-        """In an alert process of its own: wait for the writer's NOTIFY and read the new rows back."""
-        while not self._stopping.is_set():
-            try:
-                with connect(self.settings.database_url, autocommit=True, application_name="ioc-alerts") as conn:
-                    conn.execute(f"LISTEN {COMMITTED_CHANNEL}")
-                    while not self._stopping.is_set():
-                        # The generator holds the connection: take the payloads out before querying.
-                        payloads = [orjson.loads(n.payload) for n in conn.notifies(timeout=0.5, stop_after=1)]
-                        for payload in payloads:
-                            self.on_committed(self.fetch_committed(conn, payload))
-            except psycopg.Error as exc:
-                log.warning("alert listener lost the store (%s); reconnecting", exc)
-                self._stopping.wait(1.0)
-
-    def fetch_committed(self, conn: psycopg.Connection, payload: dict[str, object]) -> CommittedBatch:
-        """The samples (and status changes) a NOTIFY payload announces, read back from the store."""
-        rows: list[tuple[int, float, float]] = []
-        if payload.get("min_ts") is not None and payload.get("max_ts") is not None:
-            query = (
-                "SELECT series_id, extract(epoch FROM ts)::float8, value FROM samples "
-                "WHERE ts >= to_timestamp(%s) AND ts <= to_timestamp(%s)"
-            )
-            # A microsecond either side, so float rounding of the bounds loses no sample at the edges.
-            params: list[object] = [float(payload["min_ts"]) - 1e-6, float(payload["max_ts"]) + 1e-6]  # type: ignore[arg-type]
-            series = payload.get("series")
-            if isinstance(series, list):
-                query += " AND series_id = ANY(%s)"
-                params.append(series)
-            rows = conn.execute(query, params).fetchall()
-        ids = np.array([r[0] for r in rows], dtype=np.int32)
-        ts = np.array([r[1] for r in rows], dtype=np.float64)
-        values = np.array([r[2] for r in rows], dtype=np.float64)
-        statuses: list[StatusUpdate] = []
-        if payload.get("status"):
-            status_rows = conn.execute(
-                "SELECT kind, entity, extract(epoch FROM ts)::float8, status FROM status_changes "
-                "WHERE ts > to_timestamp(%s) ORDER BY ts",
-                (self._last_status_ts,),
-            ).fetchall()
-            statuses = [StatusUpdate(r[0], r[1], r[2], r[3]) for r in status_rows]
-            if statuses:
-                self._last_status_ts = max(s.ts for s in statuses)
-        seen: dict[tuple[str, str], float] = {}
-        if rows:
-            unknown = sorted({int(i) for i in ids if self.series.key_of(int(i)) is None})
-            self.series.load_ids(conn, unknown)
-            for sid, t in zip(ids.tolist(), ts.tolist(), strict=True):
-                key = self.series.key_of(sid)
-                if key is not None and t > seen.get((key.kind, key.entity), float("-inf")):
-                    seen[(key.kind, key.entity)] = t
-        return CommittedBatch(ids, ts, values, statuses=statuses, entities_seen=seen)

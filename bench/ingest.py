@@ -5,7 +5,7 @@
                            [--ingest-processes N] [--timeout 120] [--profile DIR] [--database ioc_bench]
 
 Sets up, each through its own command: a private Mosquitto with deploy/mosquitto/mosquitto.conf and its
-ACL (accounts ioc-service and ioc-simulator), a fresh database (`ioc migrate`), an inventory of the
+pattern ACL (accounts ioc and ioc-simulator), a fresh database (`ioc migrate`), an inventory of the
 entities the publisher uses (`ioc inventory load`: kiosks behind links, and services, so the default
 alert rules evaluate them), then starts `ioc run` with its default roles as a process of its own and
 waits for /readyz and for a first sample to be stored. It talks to the service only through MQTT, the

@@ -19,8 +19,8 @@ import psutil
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICE_USER = "ioc-service"
-PUBLISHER_USER = "ioc-simulator"  # the account of deploy/mosquitto/acl that may publish under every entity
+SERVICE_USER = "ioc"  # the service's account of deploy/mosquitto/acl.example
+PUBLISHER_USER = "ioc-simulator"  # added to that ACL here: it may publish under every entity
 
 
 def free_port() -> int:
@@ -43,8 +43,9 @@ def wait_listening(port: int, proc: subprocess.Popen, what: str, timeout: float 
 
 
 class Broker:
-    """Mosquitto with deploy/mosquitto/mosquitto.conf and its ACL; only the listener, the paths and the
-    log destination are changed, and the password file is made for the two accounts the bench uses."""
+    """Mosquitto with deploy/mosquitto/mosquitto.conf and its pattern ACL (acl.example, plus the simulator's
+    account); only the listener, the paths and the log destination are changed, and the password file
+    is made for the two accounts the bench uses."""
 
     def __init__(self, workdir: Path):
         self.workdir = workdir / "broker"
@@ -74,7 +75,8 @@ class Broker:
         return "\n".join(lines) + "\n"
 
     def start(self) -> Broker:
-        shutil.copy(ROOT / "deploy/mosquitto/acl", self.workdir / "acl")
+        acl = (ROOT / "deploy/mosquitto/acl.example").read_text()
+        (self.workdir / "acl").write_text(f"{acl}\nuser {PUBLISHER_USER}\ntopic write ioc/v1/#\n")
         passwd = self.workdir / "passwd"
         for user, password in self.passwords.items():
             flags = ["-b"] if passwd.exists() else ["-c", "-b"]

@@ -7,20 +7,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dashboards import alerts, kiosks, links, overview, services
+from dashboards import alerts, kiosks, kpis, links, overview, services, sla
+from dashboards.common import DEFAULT_CONSOLE_URL
 
-# uid -> builder. A new dashboard is a module with UID and build(), listed here.
-DASHBOARDS: dict[str, Callable[[], dict[str, Any]]] = {
+# uid -> builder. A new dashboard is a module with UID and build(console_url), listed here.
+DASHBOARDS: dict[str, Callable[[str], dict[str, Any]]] = {
     overview.UID: overview.build,
+    kiosks.UID: kiosks.build,
     links.UID: links.build,
     services.UID: services.build,
-    kiosks.UID: kiosks.build,
     alerts.UID: alerts.build,
+    sla.UID: sla.build,
+    kpis.UID: kpis.build,
 }
 
 
-def build_all() -> dict[str, dict[str, Any]]:
-    return {uid: build() for uid, build in DASHBOARDS.items()}
+def build_all(console_url: str = DEFAULT_CONSOLE_URL) -> dict[str, dict[str, Any]]:
+    return {uid: build(console_url) for uid, build in DASHBOARDS.items()}
 
 
 def to_json(board: dict[str, Any]) -> str:

@@ -1,8 +1,9 @@
-"""`ioc users ...` and `ioc keys list|revoke`: console users and API keys (contract section 10)."""
+"""`ioc users ...` and `ioc keys list|revoke`: console users and API keys (contract sections 4 and 10)."""
 
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -25,18 +26,27 @@ def add_key_commands(keys_app: typer.Typer) -> None:
 
 
 def keys_list() -> None:
-    """List API keys: id, role, agency, name, created, revoked (never the keys themselves)."""
+    """List API keys: id, role, agency, name, created, expires, state, last used (never the keys themselves)."""
     from ioc.auth import list_keys
     from ioc.store.connect import connect
 
     settings = _settings()
     with connect(settings.database_url) as conn:
         keys = list_keys(conn)
-    typer.echo("id\trole\tagency\tname\tcreated_at\trevoked_at")
+    now = datetime.now(UTC)
+    typer.echo("id\trole\tagency\tname\tcreated_at\texpires_at\tstate\tlast_used_at")
     for k in keys:
-        created = k.created_at.isoformat(timespec="seconds")
-        revoked = k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else "-"
-        typer.echo(f"{k.id}\t{k.role}\t{k.agency or '-'}\t{k.name or '-'}\t{created}\t{revoked}")
+        state = k.state(now)
+        if k.revoked_at is not None:
+            state = f"revoked {_when(k.revoked_at)}"
+        typer.echo(
+            f"{k.id}\t{k.role}\t{k.agency or '-'}\t{k.name or '-'}\t{_when(k.created_at)}\t{_when(k.expires_at)}"
+            f"\t{state}\t{_when(k.last_used_at)}"
+        )
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else "-"
 
 
 def keys_revoke(key_id: Annotated[int, typer.Argument(metavar="ID", help="The key's id (from ioc keys list)")]) -> None:
@@ -82,21 +92,23 @@ def users_create(
 
 @users_app.command("list")
 def users_list() -> None:
-    """List console users: name, role, agency, and whether disabled or locked out."""
-    from datetime import UTC, datetime
-
+    """List console users: name, role, agency, and whether disabled, or refused to new browsers for a while
+    after failed logins (IOC_AUTH_USER_FAIL_LIMIT)."""
+    from ioc.auth_limits import Limits, user_blocked_until
     from ioc.store.connect import connect
     from ioc.users import list_users
 
     settings = _settings()
+    now = datetime.now(UTC)
     with connect(settings.database_url) as conn:
         users = list_users(conn)
+        blocked = {u.name: user_blocked_until(conn, u.name, now.timestamp(), Limits.of(settings)) for u in users}
     typer.echo("name\trole\tagency\tstate")
-    now = datetime.now(UTC)
     for u in users:
         state = "disabled" if u.disabled_at else "active"
-        if u.disabled_at is None and u.locked_until is not None and u.locked_until > now:
-            state = f"locked until {u.locked_until.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+        until = blocked[u.name]
+        if u.disabled_at is None and until is not None:
+            state = f"login limited until {_when(until)}"
         typer.echo(f"{u.name}\t{u.role}\t{u.agency or '-'}\t{state}")
 
 

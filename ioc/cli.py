@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from ioc import account_commands
+from ioc import account_commands, health_check, ingest_commands
+from ioc.devices.command import devices_app
 from ioc.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="IOC monitoring service")
@@ -31,6 +32,9 @@ app.add_typer(routes_app, name="routes")
 app.add_typer(notify_app, name="notify")
 report_app = typer.Typer(no_args_is_help=True, help="Reports from the store (contract section 9)")
 app.add_typer(report_app, name="report")
+app.add_typer(devices_app, name="devices")
+health_check.add_health_command(app)
+app.add_typer(ingest_commands.ingest_app, name="ingest")
 
 
 def settings_or_exit() -> Settings:
@@ -131,15 +135,21 @@ def keys_create(
     role: Annotated[str, typer.Option(help="viewer, operator or admin")],
     agency: Annotated[str | None, typer.Option(help="Bind the key to one agency's entities and alerts")] = None,
     name: Annotated[str, typer.Option(help="Who or what the key is for; shown in the audit log")] = "",
+    expires: Annotated[
+        str | None, typer.Option(help="When the key stops working: in 90m, 12h, 30d, or at an RFC 3339 time")
+    ] = None,
 ) -> None:
     """Create an API key and print it (only its hash is stored)."""
-    from ioc.auth import create_key
+    from datetime import UTC, datetime
+
+    from ioc.auth import create_key, parse_expiry
     from ioc.store.connect import connect
 
     settings = settings_or_exit()
     with connect(settings.database_url) as conn:
         try:
-            key = create_key(conn, role, agency, name)
+            expires_at = parse_expiry(expires, datetime.now(UTC)) if expires is not None else None
+            key = create_key(conn, role, agency, name, expires_at)
         except ValueError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
@@ -366,7 +376,7 @@ def dashboards_push() -> None:
         typer.echo("error: IOC_GRAFANA_URL is not set", err=True)
         raise typer.Exit(2)
     try:
-        results = push_all(str(settings.grafana_url), settings.grafana_token)
+        results = push_all(str(settings.grafana_url), settings.grafana_token, console_url=settings.public_url)
     except GrafanaException as exc:
         typer.echo(f"error: Grafana at {settings.grafana_url} refused: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -153,6 +153,12 @@ class AlertMetrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        self.leader = Gauge(
+            "ioc_alerts_leader",
+            "1 while this alerts process leads (evaluates and notifies), 0 while it stands by",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
         self.dropped_batches = Counter(
             "ioc_alert_dropped_batches_total",
             "Committed batches not evaluated because the engine's queue was full",

@@ -104,13 +104,20 @@ def build_services(
     if "alerts" in roles:
         from alerts.service import AlertService
 
-        alert_service = AlertService(settings, pool=pool, registry=registry, in_process=("ingest" in roles))
+        # One leads among all alerts processes (on this machine and others); a standby is ready too.
+        alert_service = AlertService(
+            settings, pool=pool, registry=registry, in_process=("ingest" in roles), leadership=True
+        )
         listeners.append(alert_service.on_committed)
+        assert alert_service.leadership is not None
+        checks["alerting"] = alert_service.leadership.healthy
+        problems.append(alert_service.leadership.problems)
     if "ingest" in roles:
         from collectors.ingest import IngestService
+        from collectors.ingest.membership import IngestMember
 
         ingest = IngestService(settings, registry=registry, listeners=listeners)
-        services.append(ingest)
+        services.append(IngestMember(settings, ingest))  # registered, heartbeating; leaves on stop
         checks["broker"] = lambda: ingest.connected
         problems.append(ingest.problems)
     if alert_service is not None:

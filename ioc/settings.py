@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AnyUrl, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     # supervisor turns it off in all but one ingest process.
     mqtt_sys_samples: bool = True
     mqtt_broker_entity: str = Field("mqtt-broker", pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
+    # Contract section 11: the accounts `ioc devices credentials` printed, for probes that speak for many
+    # entities (each connection logs in with its entity's account instead of IOC_MQTT_URL's).
+    mqtt_credentials_file: Path | None = None
+    # Ingest members (contract section 11): a member not seen for this long is drained by another.
+    ingest_member_gone_s: float = Field(120.0, ge=2, le=7 * 24 * 3600)
 
     # Processes (contract section 11): ingest processes under `ioc run`; 0 means one per core beyond
     # the first, at least one. Peer URLs are set by the supervisor for the API process, whose /readyz
@@ -83,6 +88,9 @@ class Settings(BaseSettings):
     # How long after a root is healthy again its dependents may stay dark before they page on their own:
     # long enough for a kiosk to notice its link is back and reconnect.
     alert_reconnect_grace_s: float = Field(45.0, ge=0, le=3600)
+    # Several alerts processes (contract section 11): the leader's lease in the store. A standby takes
+    # over at most this long after a leader hangs or is cut off (at once after it dies).
+    alert_lease_s: float = Field(10.0, ge=1, le=60)
     alertmanager_url: AnyUrl | None = None
     smtp_host: str | None = None
     smtp_port: int = Field(25, ge=1, le=65535)
@@ -98,9 +106,18 @@ class Settings(BaseSettings):
     # Agencies (contract section 9): KPI targets as `kpi=value` pairs, e.g. `satisfaction_pct=90,ontime_share_pct=95`.
     kpi_targets: Annotated[dict[str, float], NoDecode] = {"satisfaction_pct": 90.0}
 
+    # Failed authentications (contract sections 4 and 10): a client address with `auth_fail_limit` failed
+    # logins (or, counted apart, failed API keys) within the window is refused with 429 until they age
+    # out; so is a user name with `auth_user_fail_limit` failed logins, except to a browser it logged in from.
+    auth_fail_limit: int = Field(20, ge=1, le=100_000)
+    auth_user_fail_limit: int = Field(5, ge=1, le=100_000)
+    auth_fail_window_s: float = Field(900.0, gt=0, le=7 * 86400)
+
     # Grafana.
     grafana_url: AnyUrl | None = None
     grafana_token: str | None = None
+    # `ioc migrate` sets the read-only role ioc_grafana's LOGIN PASSWORD to this when it is set.
+    grafana_db_password: str | None = None
 
     _split = field_validator("alert_webhook_urls", "smtp_to", "telegram_chat_ids", "peer_urls", mode="before")(
         _split_commas
@@ -200,8 +217,9 @@ class MqttTarget:
             host=parts.hostname or "127.0.0.1",
             port=parts.port or (8883 if tls else 1883),
             tls=tls,
-            username=parts.username,
-            password=parts.password,
+            # Percent-decoded: a device's username `kiosk/kiosk-pv-01` is written `kiosk%2Fkiosk-pv-01` in a URL.
+            username=unquote(parts.username) if parts.username is not None else None,
+            password=unquote(parts.password) if parts.password is not None else None,
         )
 
 

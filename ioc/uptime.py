@@ -58,8 +58,11 @@ def merge(intervals: Iterable[Interval]) -> list[Interval]:
 def coverage(intervals: Iterable[Interval], grid: Grid) -> np.ndarray:
     """The fraction of each bucket that the union of `intervals` covers."""
     covered = np.zeros(grid.n, dtype=np.float64)
+    merged = merge(intervals)
+    if not merged:
+        return covered
     starts = grid.starts()
-    for lo, hi in merge(intervals):
+    for lo, hi in merged:
         first = max(0, int((lo - grid.start) // grid.width))
         last = min(grid.n - 1, int((hi - grid.start) // grid.width))
         if last < first:
@@ -188,7 +191,7 @@ def _own(history: EntityHistory, grid: Grid, end: float) -> tuple[np.ndarray, np
         zero = np.zeros(grid.n)
         return zero, zero, zero
     known = coverage([(history.known_from, end)], grid)
-    maintenance = np.minimum(coverage(history.maintenance, grid), known)
+    maintenance = np.minimum(coverage(history.maintenance, grid), known) if history.maintenance else np.zeros(grid.n)
     offline = coverage(offline_intervals(history.status_changes, end), grid)
     heard = history.heard.copy()
     if history.status_changes:
@@ -214,9 +217,59 @@ def _closure(ref: str, graph: Mapping[str, tuple[str, ...]]) -> list[str]:
     return seen
 
 
+def own_all(histories: Sequence[EntityHistory], grid: Grid, end: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_own` of every history at once (entities x buckets), the same figures: one pass of numpy over the
+    province's entities instead of a dozen small operations per entity."""
+    m, n, w = len(histories), grid.n, grid.width
+    starts = grid.starts()
+    stops = np.minimum(starts + w, end)
+    known_from = np.array([np.inf if h.known_from is None else h.known_from for h in histories])
+    known = np.clip((np.minimum(end, starts + w)[None, :] - np.maximum(known_from[:, None], starts[None, :])) / w,
+                    0.0, 1.0)  # fmt: skip
+    heard = np.vstack([h.heard for h in histories]) if m else np.zeros((0, n), dtype=bool)
+    maintenance = np.zeros((m, n))
+    offline = np.zeros((m, n))
+    for i, h in enumerate(histories):
+        if h.known_from is None:
+            continue
+        if h.maintenance:
+            maintenance[i] = np.minimum(coverage(h.maintenance, grid), known[i])
+        if h.status_changes:
+            offline[i] = coverage(offline_intervals(h.status_changes, end), grid)
+            at = np.array([ts for ts, _ in h.status_changes], dtype=np.float64)
+            b = ((at - grid.start) // w).astype(np.int64)
+            row = heard[i].copy()
+            row[b[(b >= 0) & (b < n)]] = True
+            heard[i] = row
+    # Silence: in a bucket with no data, from a heartbeat after the end of the last bucket with data (the
+    # grid's start when its data began before the grid) to the bucket's end (the next data is later).
+    cols = np.arange(n)
+    last = np.maximum.accumulate(np.where(heard, cols[None, :], -1), axis=1) if n else np.zeros((m, 0), int)
+    last_end = np.where(
+        last >= 0, grid.start + (last + 1) * w, np.where(known_from < grid.start, grid.start, np.nan)[:, None]
+    )
+    beat = np.array([h.heartbeat_s for h in histories])
+    with np.errstate(invalid="ignore"):
+        silent = np.clip(stops[None, :] - np.maximum(last_end + beat[:, None], starts[None, :]), 0.0, None)
+    silent = np.where(heard | np.isnan(silent), 0.0, np.clip(silent / w, 0.0, 1.0))
+    # `up`: carried forward up to the heartbeat (in buckets, at least one).
+    up_mean = np.vstack([h.up_mean for h in histories]) if m else np.zeros((0, n))
+    limit = np.maximum(1, np.ceil(beat / w)).astype(np.int64)
+    have = np.maximum.accumulate(np.where(~np.isnan(up_mean), cols[None, :], -1), axis=1) if n else last
+    ok = (have >= 0) & (cols[None, :] - have <= limit[:, None])
+    up = np.where(ok, np.take_along_axis(up_mean, np.clip(have, 0, None), axis=1), np.nan)
+    probe = np.where(np.isnan(up), 0.0, 1.0 - np.clip(up, 0.0, 1.0))
+    down = np.minimum(np.maximum(np.maximum(offline, silent), probe), known - maintenance)
+    never = np.isinf(known_from)
+    known[never] = 0.0
+    return known, maintenance, np.where(never[:, None], 0.0, np.clip(down, 0.0, None))
+
+
 def account(histories: Mapping[str, EntityHistory], grid: Grid, end: float) -> dict[str, Account]:
     """Every entity's account; dependencies missing from `histories` are taken as never down."""
-    own = {ref: _own(h, grid, end) for ref, h in histories.items()}
+    refs = list(histories)
+    known_all, maint_all, down_all = own_all([histories[r] for r in refs], grid, end)
+    own = {ref: (known_all[i], maint_all[i], down_all[i]) for i, ref in enumerate(refs)}
     bad = {ref: np.maximum(maint, down) for ref, (_, maint, down) in own.items()}
     graph = {ref: h.depends_on for ref, h in histories.items()}
     out: dict[str, Account] = {}

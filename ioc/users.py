@@ -1,12 +1,11 @@
 """Console users (contract section 10): argon2 password hashes, roles and agency binding as for API keys,
-and lock-out after repeated failed logins."""
+and failed logins rate-limited by client address and by user name (ioc/auth_limits.py)."""
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache
 
 import psycopg
@@ -14,15 +13,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from psycopg.types.json import Jsonb
 
+from ioc import auth_limits
 from ioc.auth import ROLES, Principal
-
-log = logging.getLogger(__name__)
+from ioc.auth_limits import Blocked, Limits
 
 NAME_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
-LOCKOUT_FAILURES = 5
-LOCKOUT_S = 15 * 60
 
 _hasher = PasswordHasher()
 
@@ -46,7 +43,6 @@ class User:
     agency: str | None
     created_at: datetime
     disabled_at: datetime | None
-    locked_until: datetime | None
     last_login_at: datetime | None
 
     @property
@@ -55,7 +51,7 @@ class User:
         return Principal(key_id=0, role=self.role, agency=self.agency, name=self.name)
 
 
-_COLUMNS = "id, name, role, agency, created_at, disabled_at, locked_until, last_login_at"
+_COLUMNS = "id, name, role, agency, created_at, disabled_at, last_login_at"
 
 
 def _audit(conn: psycopg.Connection, actor: str, action: str, target: str, detail: dict[str, object]) -> None:
@@ -127,48 +123,60 @@ def disable_user(conn: psycopg.Connection, name: str, actor: str = "cli") -> Use
 
 @dataclass(frozen=True)
 class LoginResult:
+    """The user logged in, or None; `blocked` when refused (or, by this failure, now) for too many failures."""
+
     user: User | None
-    locked: bool = False
+    blocked: Blocked | None = None
 
 
-def verify_login(conn: psycopg.Connection, name: str, password: str, now: float, source: str = "") -> LoginResult:
-    """Check a name and password; count failures, and lock the user out for a while after too many.
+def verify_login(
+    conn: psycopg.Connection,
+    name: str,
+    password: str,
+    now: float,
+    source: str = "",
+    limits: Limits | None = None,
+    trusted_device: bool = False,
+) -> LoginResult:
+    """Check a name and password, within the rate limits of failed logins (by the client's address, and by
+    the name unless `trusted_device`: the browser holds this user's device cookie).
 
-    A disabled, unknown or locked user fails like a wrong password (no hint which), except that a locked
-    user is told to wait.
+    A disabled, unknown or wrong-password login fails alike (no hint which); a blocked one is refused
+    before the password is looked at, and told when to try again.
     """
+    limits = limits or Limits.defaults()
     moment = datetime.fromtimestamp(now, UTC)
     with conn.transaction():
-        row = conn.execute(
-            f"SELECT {_COLUMNS}, password_hash, failed_logins FROM users WHERE name = %s FOR UPDATE", (name,)
-        ).fetchone()
+        # Refuse a blocked client at once; else wait for this address's and name's other attempts, and ask again.
+        blocked = auth_limits.check(conn, "login", source, now, limits, name, trusted_device)
+        if blocked is None:
+            auth_limits.serialize(conn, "login", source, name)
+            blocked = auth_limits.check(conn, "login", source, now, limits, name, trusted_device)
+        if blocked is not None:
+            auth_limits.log_refusal("login", source, name, blocked)
+            return LoginResult(None, blocked)
+        row = conn.execute(f"SELECT {_COLUMNS}, password_hash FROM users WHERE name = %s", (name,)).fetchone()
         if row is None:
             _verify(_dummy_hash(), password)
-            log.warning("console login failed for unknown user %r from %s", name, source)
-            return LoginResult(None)
-        user = User(*row[:8])
-        stored, failures = row[8], row[9]
-        if user.locked_until is not None and user.locked_until > moment:
-            log.warning("console login refused for locked-out user %r from %s", name, source)
-            return LoginResult(None, locked=True)
-        if user.disabled_at is None and _verify(stored, password):
-            conn.execute(
-                "UPDATE users SET failed_logins = 0, locked_until = NULL, last_login_at = %s WHERE id = %s",
-                (moment, user.id),
-            )
-            if _hasher.check_needs_rehash(stored):
-                conn.execute("UPDATE users SET password_hash = %s WHERE id = %s", (_hasher.hash(password), user.id))
-            return LoginResult(user)
-        failures += 1
-        if failures >= LOCKOUT_FAILURES:
-            until = moment + timedelta(seconds=LOCKOUT_S)
-            conn.execute("UPDATE users SET failed_logins = 0, locked_until = %s WHERE id = %s", (until, user.id))
-            _audit(conn, "console", "user.lockout", f"user/{name}", {"failures": failures, "source": source})
-            log.warning("console user %r locked out for %d s after %d failed logins", name, LOCKOUT_S, failures)
-            return LoginResult(None, locked=True)
-        conn.execute("UPDATE users SET failed_logins = %s WHERE id = %s", (failures, user.id))
-        log.warning("console login failed for user %r from %s (%d in a row)", name, source, failures)
-        return LoginResult(None)
+            reason = "unknown_user"
+        else:
+            user, stored = User(*row[:7]), row[7]
+            if _verify(stored, password):
+                if user.disabled_at is None:
+                    conn.execute("UPDATE users SET last_login_at = %s WHERE id = %s", (moment, user.id))
+                    if _hasher.check_needs_rehash(stored):
+                        conn.execute(
+                            "UPDATE users SET password_hash = %s WHERE id = %s", (_hasher.hash(password), user.id)
+                        )
+                    return LoginResult(user)
+                reason = "disabled"
+            else:
+                reason = "wrong_password"
+        blocked = auth_limits.record_failure(
+            conn, "login", source, name, reason, now, limits, actor="console", target=f"user/{name}",
+            count_user=not trusted_device,
+        )  # fmt: skip
+        return LoginResult(None, blocked)
 
 
 def _verify(stored: str, password: str) -> bool:

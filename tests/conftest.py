@@ -25,7 +25,9 @@ PG_ADMIN_DSN = os.environ.get("IOC_TEST_PG_DSN") or read_test_dsn() or "postgres
 DATA_TABLES = (
     "samples", "series", "entities", "agencies", "sites", "events", "status_changes", "dead_letters",
     "alerts", "silences", "maintenance_windows", "audit_log", "api_keys", "users", "user_sessions",
-    "alert_runtime", "alert_groups", "alert_outbox",
+    "alert_runtime", "alert_groups", "alert_outbox", "auth_failures", "ingest_members", "alerts_leader",
+    "uptime_daily", "uptime_daily_filled", "uptime_hourly", "uptime_hourly_filled", "uptime_dirty",
+    "uptime_version", "kpi_daily", "kpi_daily_filled",
 )  # fmt: skip
 
 

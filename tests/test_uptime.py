@@ -77,3 +77,24 @@ def test_a_dependent_down_while_its_root_is_down_is_unreachable():
     assert kiosk["unreachable_s"] == pytest.approx(1800 - 30)  # charged to the link
     assert kiosk["down_s"] == pytest.approx(600)  # its own ten minutes
     assert accounts["link/a"].totals()["down_s"] == 1800
+
+
+def test_all_entities_at_once_equal_one_by_one():
+    from ioc.uptime import _own, own_all
+
+    rng = np.random.default_rng(7)
+    grid = Grid(1000.0, 60.0, 90)
+    end = grid.start + 60.0 * 85.5
+    histories = []
+    for i in range(40):
+        heard = rng.random(grid.n) < rng.choice([0.2, 0.7, 1.0])
+        up = np.where(heard & (rng.random(grid.n) < 0.8), rng.choice([0.0, 0.5, 1.0], grid.n), np.nan)
+        changes = [(grid.start + 600.0, "offline"), (grid.start + 1900.0, "online")] if i % 5 == 0 else ()
+        windows = [(grid.start + 3000.0, grid.start + 3300.0)] if i % 7 == 0 else ()
+        known = [None, grid.start - 500.0, grid.start + 1234.0, grid.start][i % 4]
+        histories.append(EntityHistory(f"kiosk/{i}", [30.0, 180.0, 300.0][i % 3], known, up, heard, changes, windows))
+    known, maint, down = own_all(histories, grid, end)
+    for i, h in enumerate(histories):
+        k, m, d = _own(h, grid, end)
+        assert np.array_equal(known[i], k) and np.array_equal(maint[i], m), i
+        assert np.allclose(down[i], d, rtol=0, atol=1e-12), i

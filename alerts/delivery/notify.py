@@ -1,5 +1,7 @@
 """The last stage: each integration of a receiver (one webhook, one Zalo OA, ...) sends in a thread of
-its own with retries, so a slow channel delays no other; `send_resolved: false` drops resolved alerts."""
+its own with retries, so a slow channel delays no other; `send_resolved: false` drops resolved alerts.
+With several alerts processes, a fence (alerts/leadership.py) is asked before each message and each
+attempt, so only the leader sends."""
 
 from __future__ import annotations
 
@@ -8,12 +10,27 @@ import queue
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from alerts.grouping import Notification
 from alerts.notifiers.base import Notifier, PermanentError, TemporaryError, send_with_retries
 from ioc.metrics import AlertMetrics
 
 log = logging.getLogger("ioc.alerts")
+
+
+class SendFence(Protocol):
+    def claim(self, outbox_id: int | None) -> bool:
+        """Before a message: True when this process may send it (and it is now taken)."""
+        ...
+
+    def holds(self) -> bool:
+        """Before each attempt: True while this process may still send."""
+        ...
+
+
+class Fenced(Exception):
+    """This process stopped leading while it was sending: the message is the new leader's to send."""
 
 
 @dataclass
@@ -46,10 +63,12 @@ class IntegrationWorker:
         stopping: threading.Event,
         retry_base_s: float,
         on_done: Callable[[int], None] | None = None,
+        fence: SendFence | None = None,
     ):
         self.receiver, self.index, self.integration = receiver, index, integration
         self.metrics, self.stopping, self.retry_base_s = metrics, stopping, retry_base_s
         self.on_done = on_done
+        self.fence = fence
         # (outbox id, message): the id is that of its row in the store, None for one not kept there.
         self.queue: queue.Queue[tuple[int | None, Notification] | None] = queue.Queue()
         name = f"ioc-notify-{receiver}-{integration.notifier.name}"
@@ -62,16 +81,24 @@ class IntegrationWorker:
             if item is None:
                 return
             outbox_id, notification = item
+            if self.fence is not None and not self.fence.claim(outbox_id):
+                log.info("not sending a %s message to %s (%s): this process does not lead",
+                         channel, self.receiver, notification.group_key)  # fmt: skip
+                continue
             delivered = False
             try:
                 send_with_retries(
-                    lambda n=notification: self.integration.notifier.send(n),  # type: ignore[misc]
+                    lambda n=notification: self._attempt(n),  # type: ignore[misc]
                     base_s=self.retry_base_s,
                     sleep=self.stopping.wait,
                     on_retry=lambda exc: self.metrics.notification_retries.labels(channel).inc(),
                 )
                 self.metrics.notifications.labels(channel).inc()
                 delivered = True
+            except Fenced:
+                log.warning("stopped sending a %s message to %s (%s): this process no longer leads",
+                            channel, self.receiver, notification.group_key)  # fmt: skip
+                continue  # still in the outbox, for the leader
             except (TemporaryError, PermanentError) as exc:
                 self.metrics.notification_failures.labels(channel).inc()
                 log.error(
@@ -86,6 +113,22 @@ class IntegrationWorker:
             if outbox_id is not None and self.on_done is not None and (delivered or not self.stopping.is_set()):
                 self.on_done(outbox_id)
 
+    def _attempt(self, notification: Notification) -> None:
+        if self.fence is not None and not self.fence.holds():
+            raise Fenced()
+        self.integration.notifier.send(notification)
+
+    def drain(self) -> None:
+        """Forget the messages waiting here (they stay in the outbox)."""
+        try:
+            while True:
+                item = self.queue.get_nowait()
+                if item is None:  # stop() was asked meanwhile
+                    self.queue.put(None)
+                    return
+        except queue.Empty:
+            pass
+
 
 class Deliverer:
     """Hands each message to the integrations of its receiver."""
@@ -97,10 +140,11 @@ class Deliverer:
         stopping: threading.Event,
         retry_base_s: float = 0.5,
         on_done: Callable[[int], None] | None = None,
+        fence: SendFence | None = None,
     ):
         self.workers = {
             name: [
-                IntegrationWorker(name, index, i, metrics, stopping, retry_base_s, on_done)
+                IntegrationWorker(name, index, i, metrics, stopping, retry_base_s, on_done, fence)
                 for index, i in enumerate(integrations)
             ]
             for name, integrations in receivers.items()
@@ -112,6 +156,10 @@ class Deliverer:
     def start(self) -> None:
         for worker in self.all():
             worker.thread.start()
+
+    def drain(self) -> None:
+        for worker in self.all():
+            worker.drain()
 
     def deliver(self, notifications: list[Notification]) -> None:
         for worker, message in self.plan(notifications):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -19,6 +19,14 @@ from alerts.delivery.group import AggregationGroup
 from alerts.grouping import AlertSnapshot, Notification
 
 Runtime = tuple[float | None, int, float | None]  # clearing_since, flaps, hold_until
+
+
+class Unsent(NamedTuple):
+    outbox_id: int
+    receiver: str
+    integration: int
+    message: Notification
+    sending_epoch: int | None
 
 
 def _dt(value: float | None) -> datetime | None:
@@ -138,9 +146,15 @@ class DeliveryState:
         return int(row[0])
 
     @staticmethod
-    def take_outbox(conn: psycopg.Connection) -> list[tuple[int, str, int, Notification]]:
-        rows = conn.execute("SELECT id, receiver, integration, message FROM alert_outbox ORDER BY id").fetchall()
-        return [(r[0], r[1], r[2], message_from_json(r[3])) for r in rows]
+    def take_outbox(conn: psycopg.Connection, ids: list[int] | None = None) -> list[Unsent]:
+        """The messages not yet sent (of those ids): with the epoch of the leader that took each out to
+        send it, None for one nobody did (alerts/leadership.py)."""
+        rows = conn.execute(
+            "SELECT id, receiver, integration, message, sending_epoch FROM alert_outbox "
+            "WHERE %s::bigint[] IS NULL OR id = ANY(%s) ORDER BY id",
+            (ids, ids),
+        ).fetchall()
+        return [Unsent(r[0], r[1], r[2], message_from_json(r[3]), r[4]) for r in rows]
 
     @staticmethod
     def sent(conn: psycopg.Connection, outbox_id: int) -> None:

@@ -3,6 +3,7 @@ as `route.routes[1].matchers[0]: ...`."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -247,6 +248,9 @@ class RoutesConfig(_Strict):
         return next(r for r in self.receivers if r.name == name)
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_\-\[\]]+$")
+
+
 def _loc(parts: tuple[int | str, ...]) -> str:
     out = ""
     for part in parts:
@@ -255,6 +259,8 @@ def _loc(parts: tuple[int | str, ...]) -> str:
         elif not (
             part.startswith("function-") or part in ("str", "int", "dict[str,any]", "literal['esms','speedsms']")
         ):
+            if not _PLAIN_KEY.match(part):
+                part = repr(part)  # a key of spaces, colons or controls, shown so it can be found
             out += f".{part}" if out else part
     return out
 
@@ -358,4 +364,6 @@ def load_routes(path: Path | str) -> RoutesConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RoutesError([f"{path}: cannot read it: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:
+        raise RoutesError([f"{path}: cannot read it: not UTF-8 text (byte {exc.start})"]) from None
     return parse_routes_text(text, str(path))

@@ -14,12 +14,22 @@ Callbacks stay thin: the message goes to `on_message` (which decodes and enqueue
 later, with `ack()`, once the batch holding it is committed or spooled. Each connection has a
 generation number; an ack from an older connection is not sent, because after a reconnect the broker
 redelivers what was unacknowledged, and a packet id of a dead connection may name another message.
+
+Leaving for good (contract section 11, measured against mosquitto 2.0.11): after UNSUBSCRIBE the broker
+routes no new message of the shared subscription to this session, but still delivers what it had queued
+for it; a DISCONNECT carrying SessionExpiryInterval 0 deletes the session at once, together with any
+message still unacknowledged in it (so everything must be acknowledged first), and the broker routes
+the share to the remaining members only. `unsubscribe()` and `stop(end_session=True)` do these steps;
+`pending` counts the messages received on this connection and not yet acknowledged. With `drain=True`
+the source subscribes to nothing: it takes over another member's session (same client id) and
+unsubscribes what that session held, to receive only what was queued for it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
@@ -82,8 +92,17 @@ class MqttSource:
         *,
         on_broker_figure: BrokerFigureHandler | None = None,
         client_factory: Callable[..., mqtt.Client] = mqtt.Client,
+        drain: bool = False,
     ):
         self._settings = settings
+        self._drain = drain
+        self._pending = 0  # received on the current connection, not yet acknowledged
+        self.acked = 0  # messages acknowledged, over the source's life
+        self.last_received = time.monotonic()
+        self.last_acked = 0.0  # monotonic time of the last ack sent
+        self.session_present: bool | None = None
+        self._unsubscribed = threading.Event()
+        self._unsubacks: set[int] = set()  # packet ids of the UNSUBSCRIBEs the broker confirmed
         self._handler = on_message
         self._on_figure = on_broker_figure
         self._generation = 0
@@ -105,6 +124,7 @@ class MqttSource:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
+        self.client.on_unsubscribe = self._on_unsubscribe
 
     @property
     def connected(self) -> bool:
@@ -113,6 +133,11 @@ class MqttSource:
     @property
     def generation(self) -> int:
         return self._generation
+
+    @property
+    def pending(self) -> int:
+        """Messages received on the current connection and not acknowledged yet."""
+        return self._pending
 
     def start(self) -> None:
         target = self._settings.mqtt
@@ -138,10 +163,37 @@ class MqttSource:
                 return False
             if delivery.qos > 0:
                 self.client.ack(delivery.mid, delivery.qos)
+                self._pending -= 1
+                self.acked += 1
+                self.last_acked = time.monotonic()
         return True
 
-    def stop(self) -> None:
-        self.client.disconnect()
+    def _topics(self) -> list[str]:
+        return [subscription(self._settings), status_subscription(self._settings), *BROKER_FIGURES]
+
+    def unsubscribe(self, timeout: float) -> bool:
+        """Leave the shared subscription (and the others); True once the broker confirmed it."""
+        if not self._connected.is_set():
+            return False
+        _, mid = self.client.unsubscribe(self._topics())
+        end = time.monotonic() + timeout
+        # The UNSUBACK may come (in paho's thread) before unsubscribe() even returns: look the id up.
+        while mid not in self._unsubacks:
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            self._unsubscribed.wait(min(left, 0.05))
+            self._unsubscribed.clear()
+        return True
+
+    def stop(self, *, end_session: bool = False) -> None:
+        """Disconnect; with end_session the broker deletes the session (SessionExpiryInterval 0)."""
+        if end_session:
+            props = Properties(PacketTypes.DISCONNECT)
+            props.SessionExpiryInterval = 0
+            self.client.disconnect(properties=props)
+        else:
+            self.client.disconnect()
         self.client.loop_stop()
         self._connected.clear()
 
@@ -151,6 +203,17 @@ class MqttSource:
             return
         with self._lock:
             self._generation += 1
+            self._pending = 0  # the broker delivers the unacknowledged ones again
+        self.session_present = bool(getattr(flags, "session_present", False))
+        if self._drain:
+            # Another member's session: leave what it subscribed to, receive only what was queued for it.
+            client.unsubscribe(self._topics())
+            self._connected.set()
+            log.info(
+                "took over the session of %r (present: %s) to drain it",
+                self._settings.mqtt_client_id, self.session_present,
+            )  # fmt: skip
+            return
         topic = subscription(self._settings)
         # No identifier on the shared subscription: its messages then carry no properties for paho to
         # parse (measured: 7 % of the GIL time with 100-sample messages).
@@ -171,6 +234,10 @@ class MqttSource:
         for reason in reasons:
             if reason.is_failure:
                 log.error("the broker refused the subscription: %s", reason)
+
+    def _on_unsubscribe(self, client: mqtt.Client, userdata: object, mid: int, reasons: list, props: object) -> None:
+        self._unsubacks.add(mid)
+        self._unsubscribed.set()
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: object, flags: object, reason: ReasonCode, props: object
@@ -193,6 +260,10 @@ class MqttSource:
         if topic.startswith("$SYS/"):
             self._broker_figure(topic, message.payload)
             return
+        self.last_received = time.monotonic()
+        if message.qos > 0:
+            with self._lock:
+                self._pending += 1
         props = message.properties
         ids = getattr(props, "SubscriptionIdentifier", None) if props is not None else None
         if ids and STATUS_SUBSCRIPTION_ID in ids and not message.retain:

@@ -60,7 +60,11 @@ class IngestService:
         writer: BatchWriter | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        drain: bool = False,
     ):
+        """With drain=True it takes over the session of `settings.mqtt_client_id` to store what was queued
+        for it and subscribes to nothing (collectors.ingest.drain); it then spools nothing either: a batch
+        the store does not take stays unacknowledged, so the session is kept for a later drain."""
         self.settings = settings
         self.metrics = IngestMetrics(registry or CollectorRegistry())
         self.listeners = list(listeners)
@@ -76,8 +80,10 @@ class IngestService:
         self._room_wanted = False
         self._max_queued_samples = _QUEUED_BATCHES * settings.batch_max_samples
         self._batcher = Batcher(settings.batch_max_samples, settings.batch_max_age_ms / 1000, time.monotonic)
+        self._spool_enabled = not drain
         self.spool = Spool(settings.spool_dir)
-        self.source = MqttSource(settings, self._on_message, on_broker_figure=self._on_broker_figure)
+        figures = None if drain else self._on_broker_figure
+        self.source = MqttSource(settings, self._on_message, on_broker_figure=figures, drain=drain)
         self.broker_dropped_per_min: float | None = None  # None until the broker says (if it ever does)
         self._retention_s = settings.retention_days * 86400.0
         self._prefix = settings.mqtt_topic_prefix
@@ -116,6 +122,72 @@ class IngestService:
             self._committer.join()
         self.source.stop()
         self.writer.close()
+
+    @property
+    def backlog(self) -> int:
+        """Messages received and not yet acknowledged (queued, batched, being written)."""
+        return max(self.source.pending, 0)
+
+    def leave(
+        self,
+        *,
+        quiet_s: float = 1.0,
+        stall_s: float = 30.0,
+        deadline_s: float | None = None,
+        cancel: threading.Event | None = None,
+    ) -> bool:
+        """Stop for good: leave the shared subscription, store and acknowledge everything the session
+        holds, then end the session so the broker routes nothing more to it. True when the session was
+        ended; False (the session kept, nothing lost, stopped as by stop()) when the broker did not
+        confirm the unsubscribe, or messages stayed unacknowledged for stall_s (store away) or past
+        deadline_s, or when `cancel` is set. Done means: every received message was acknowledged, and for
+        quiet_s since the UNSUBACK, the last receipt and the last ack, nothing arrived."""
+        started = time.monotonic()
+        deadline = None if deadline_s is None else started + deadline_s
+        source = self.source
+        if not source.unsubscribe(timeout=min(stall_s, deadline_s or stall_s)):
+            log.error("the broker did not confirm leaving the shared subscription; keeping the session")
+            self.stop()
+            return False
+        unsubscribed_at = time.monotonic()
+        last_acked, progress_at = source.acked, unsubscribed_at
+        while True:
+            now = time.monotonic()
+            if source.acked != last_acked or source.pending == 0:
+                last_acked, progress_at = source.acked, now
+            if not source.connected:
+                progress_at = min(progress_at, now)  # reconnecting: paho restores the session, drain goes on
+            # Quiet since the last receipt AND the last ack: an ack frees room in the broker's in-flight window,
+            # and what it had queued behind it is on its way.
+            last_activity = max(source.last_received, source.last_acked, unsubscribed_at)
+            if source.pending == 0 and source.connected and now - last_activity >= quiet_s:
+                break
+            cancelled = cancel is not None and cancel.is_set()
+            if cancelled or now - progress_at > stall_s or (deadline is not None and now > deadline):
+                log.error(
+                    "%d messages still unacknowledged after %.1f s; keeping the session (a later drain "
+                    "takes them)", source.pending, now - started,
+                )  # fmt: skip
+                self.stop()
+                return False
+            self._sleep(0.05)
+        self._closing.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self._committer is not None:
+            self._committer.join()
+        if source.pending:  # arrived after all: ending the session would delete it unacknowledged
+            log.error("%d messages arrived while leaving; keeping the session", source.pending)
+            source.stop()
+            self.writer.close()
+            return False
+        source.stop(end_session=True)
+        self.writer.close()
+        log.info(
+            "left the shared subscription and ended session %r: %d messages acknowledged in %.1f s",
+            self.settings.mqtt_client_id, source.acked, time.monotonic() - started,
+        )  # fmt: skip
+        return True
 
     # -- paho's thread: decode and enqueue ------------------------------------------------------
 
@@ -328,6 +400,8 @@ class IngestService:
 
     def _to_spool(self, batch: PendingBatch) -> bool:
         """Append the batch to the spool; False when the spool cannot take it (e.g. disk full)."""
+        if not self._spool_enabled:
+            return False
         try:
             self.spool.append(batch.to_bytes())
         except OSError as exc:

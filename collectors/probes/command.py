@@ -18,6 +18,23 @@ class ProbeCommandError(Exception):
     pass
 
 
+def _accounts(settings: Settings, refs: list[tuple[str, str]]) -> dict[str, tuple[str, str]] | None:
+    """Each entity's own broker account from IOC_MQTT_CREDENTIALS_FILE, if set; all of them or an error."""
+    from ioc.devices.credentials_file import CredentialsFileError, read_credentials
+
+    path = settings.mqtt_credentials_file
+    if path is None:
+        return None
+    try:
+        accounts = read_credentials(path)
+    except CredentialsFileError as exc:
+        raise ProbeCommandError(f"IOC_MQTT_CREDENTIALS_FILE: {exc}") from None
+    missing = [f"{kind}/{entity}" for kind, entity in refs if f"{kind}/{entity}" not in accounts]
+    if missing:
+        raise ProbeCommandError(f"IOC_MQTT_CREDENTIALS_FILE ({path}): no account for {', '.join(missing)}")
+    return accounts
+
+
 def run_probes(
     settings: Settings,
     inventory: Inventory,
@@ -47,7 +64,8 @@ def run_probes(
         ProbeRunner(jobs, show).run(rounds=1)
         return published
 
-    pubs = PublisherSet(settings.mqtt, settings.mqtt_topic_prefix, [(j.kind, j.entity) for j in jobs])
+    refs = [(j.kind, j.entity) for j in jobs]
+    pubs = PublisherSet(settings.mqtt, settings.mqtt_topic_prefix, refs, accounts=_accounts(settings, refs))
 
     def publish(kind: str, entity: str, metrics: dict[str, float], ts: float) -> None:
         nonlocal published

@@ -138,9 +138,19 @@ class PublisherSet:
         *,
         role: str = "probe",
         client_factory: ClientFactory = default_client_factory,
+        accounts: Mapping[str, tuple[str, str]] | None = None,
     ):
+        # `accounts`: kind/id -> (username, password), each entity's own broker account (contract section 11).
+        def target_for(kind: str, entity: str) -> MqttTarget:
+            if accounts is None:
+                return target
+            username, password = accounts[f"{kind}/{entity}"]
+            return MqttTarget(target.host, target.port, target.tls, username, password)
+
         self.publishers = {
-            (kind, entity): EntityPublisher(target, prefix, kind, entity, role=role, client_factory=client_factory)
+            (kind, entity): EntityPublisher(
+                target_for(kind, entity), prefix, kind, entity, role=role, client_factory=client_factory
+            )
             for kind, entity in refs
         }
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from collectors.simulator.engine import Message, Simulator
-from collectors.simulator.runner import MqttSink, RunResult, run
+from collectors.simulator.runner import MqttSink, PerDeviceSink, RunResult, run
 from collectors.simulator.scenario import Scenario, read_scenario
 from collectors.simulator.truth import ground_truth, write_truth
 from ioc.inventory import Inventory
@@ -19,6 +19,24 @@ from ioc.settings import Settings
 
 class SimulateError(Exception):
     pass
+
+
+def _mqtt_sink(settings: Settings, inventory: Inventory, client_id: str) -> MqttSink | PerDeviceSink:
+    """One connection for all; or, with IOC_MQTT_CREDENTIALS_FILE, one per entity with its own account."""
+    from ioc.devices.credentials_file import CredentialsFileError, read_credentials
+
+    path = settings.mqtt_credentials_file
+    if path is None:
+        return MqttSink(settings.mqtt, client_id=client_id)
+    try:
+        accounts = read_credentials(path)
+    except CredentialsFileError as exc:
+        raise SimulateError(f"IOC_MQTT_CREDENTIALS_FILE: {exc}") from None
+    refs = [e.ref for e in inventory.entities]
+    missing = [ref for ref in refs if ref not in accounts]
+    if missing:
+        raise SimulateError(f"IOC_MQTT_CREDENTIALS_FILE ({path}): no account for {', '.join(missing)}")
+    return PerDeviceSink(settings.mqtt, settings.mqtt_topic_prefix, accounts, refs, client_id=client_id)
 
 
 def choose_start(
@@ -70,9 +88,9 @@ def simulate(
         horizon = planned_end if duration is not None else t0 + max((i.at_s + i.duration_s for i in
                                                                       scenario.incidents), default=0.0)  # fmt: skip
         write_truth(truth_out, ground_truth(scenario, sim.dependents, t0, horizon, complete=False))
-    mqtt_sink = None
+    mqtt_sink: MqttSink | PerDeviceSink | None = None
     if sink is None:
-        mqtt_sink = MqttSink(settings.mqtt, client_id=client_id or f"ioc-simulator-{seed}")
+        mqtt_sink = _mqtt_sink(settings, inventory, client_id or f"ioc-simulator-{seed}")
         mqtt_sink.start()
         sink = mqtt_sink
     echo(

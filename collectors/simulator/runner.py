@@ -11,7 +11,7 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
@@ -66,6 +66,50 @@ class MqttSink:
             time.sleep(0.01)
         self.client.disconnect()
         self.client.loop_stop()
+
+
+class PerDeviceSink:
+    """One connection per entity, each logged in with the entity's own account, for a broker whose ACL lets
+    a device publish only its own topics (contract section 11, `IOC_MQTT_CREDENTIALS_FILE`)."""
+
+    def __init__(
+        self,
+        target: MqttTarget,
+        prefix: str,
+        accounts: Mapping[str, tuple[str, str]],
+        refs: Iterable[str],
+        client_id: str = "ioc-simulator",
+    ):
+        self._depth = len(prefix.split("/"))  # topics are {prefix}/{family}/{kind}/{id}
+        self.sinks = {
+            ref: MqttSink(
+                MqttTarget(target.host, target.port, target.tls, *accounts[ref]),
+                client_id=f"{client_id}-{ref.replace('/', '-')}"[:128],
+            )
+            for ref in refs
+        }
+
+    def start(self, timeout: float = 10.0) -> None:
+        started = []
+        try:
+            for ref, sink in self.sinks.items():
+                try:
+                    sink.start(timeout)
+                except ConnectionError as exc:
+                    raise ConnectionError(f"{ref}: {exc} (or it refused the account)") from None
+                started.append(sink)
+        except BaseException:
+            for sink in started:
+                sink.stop(timeout=1.0)
+            raise
+
+    def __call__(self, message: Message) -> None:
+        parts = message.topic.split("/")
+        self.sinks[f"{parts[self._depth + 1]}/{parts[self._depth + 2]}"](message)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for sink in self.sinks.values():
+            sink.stop(timeout)
 
 
 def run(

@@ -19,6 +19,25 @@ WARDS = [  # (xã or phường, name, district)
     ("xa", "Hương Toàn"), ("xa", "Bình Tiến"), ("xa", "Thượng Long"), ("xa", "Hồng Hạ"), ("xa", "A Lưới"),
 ]  # fmt: skip
 
+# Where each ward's or commune's people's committee is (WGS 84, about a kilometre; contract section 7): the
+# map panels and status pages place the sites by these.
+COORDINATES = {
+    "Phú Hội": (16.4680, 107.5960), "Phú Nhuận": (16.4600, 107.5965), "Vĩnh Ninh": (16.4605, 107.5850),
+    "Thuận Hòa": (16.4745, 107.5735), "Đông Ba": (16.4760, 107.5875), "Tây Lộc": (16.4785, 107.5650),
+    "Kim Long": (16.4595, 107.5545), "Hương Long": (16.4550, 107.5400), "Thủy Xuân": (16.4350, 107.5750),
+    "An Cựu": (16.4500, 107.6000), "An Đông": (16.4555, 107.6150), "An Tây": (16.4300, 107.5950),
+    "Trường An": (16.4450, 107.5850), "Xuân Phú": (16.4650, 107.6100), "Vỹ Dạ": (16.4770, 107.6050),
+    "Phước Vĩnh": (16.4520, 107.5900), "Thủy Biều": (16.4400, 107.5500), "Hương Sơ": (16.4900, 107.5600),
+    "Thuận Lộc": (16.4830, 107.5780), "Phú Thượng": (16.4950, 107.6200), "Phú Vang": (16.5156, 107.6712),
+    "Phú Thuận": (16.5500, 107.6900), "Phú Hải": (16.5350, 107.7150), "Phú Diên": (16.5050, 107.7650),
+    "Vinh Thanh": (16.4750, 107.8050), "Vinh An": (16.4600, 107.8200), "Phú Mỹ": (16.4900, 107.6700),
+    "Phú Hồ": (16.4650, 107.6800), "Phú Lương": (16.4400, 107.7000), "Quảng Thành": (16.5500, 107.5700),
+    "Quảng An": (16.5550, 107.6000), "Quảng Phước": (16.5750, 107.5950), "Phong Hiền": (16.5950, 107.4300),
+    "Phong An": (16.5650, 107.4700), "Phong Sơn": (16.5600, 107.3800), "Hương Toàn": (16.5200, 107.5050),
+    "Bình Tiến": (16.3300, 107.4800), "Thượng Long": (16.2100, 107.5500), "Hồng Hạ": (16.2800, 107.2700),
+    "A Lưới": (16.2700, 107.2350),
+}  # fmt: skip
+
 DEVICES = [
     ("queue-ticket", "Kiosk lấy số thứ tự"),
     ("lookup", "Kiosk tra cứu hồ sơ"),
@@ -41,8 +60,20 @@ def province() -> dict:
         {"id": "ubnd-cap-xa", "name": "UBND các xã, phường"},
     ]
     sites = [
-        {"id": "dc-tinh", "name": "Trung tâm dữ liệu tỉnh", "address": "Số 6 Lê Lợi, thành phố Huế"},
-        {"id": "hcc-tinh", "name": "Trung tâm Phục vụ hành chính công tỉnh", "parent": "dc-tinh"},
+        {
+            "id": "dc-tinh",
+            "name": "Trung tâm dữ liệu tỉnh",
+            "address": "Số 6 Lê Lợi, thành phố Huế",
+            "lat": 16.4660,
+            "lon": 107.5880,
+        },
+        {
+            "id": "hcc-tinh",
+            "name": "Trung tâm Phục vụ hành chính công tỉnh",
+            "parent": "dc-tinh",
+            "lat": 16.4620,
+            "lon": 107.5860,
+        },
     ]
     dc_links = [
         ("dc-internet-vnpt", "Đường truyền Internet VNPT - Trung tâm dữ liệu", 1_000_000_000, "203.162.0.1", "dc-tinh"),
@@ -68,7 +99,8 @@ def province() -> dict:
     for i, (level, name) in enumerate(WARDS):
         word = "phường" if level == "phuong" else "xã"
         site_id = f"{level}-{slug(name)}"
-        sites.append({"id": site_id, "name": f"UBND {word} {name}", "parent": "dc-tinh"})
+        lat, lon = COORDINATES[name]
+        sites.append({"id": site_id, "name": f"UBND {word} {name}", "parent": "dc-tinh", "lat": lat, "lon": lon})
         link_id = f"wan-{site_id}"
         links.append({
             "kind": "link", "id": link_id, "name": f"Đường truyền {word} {name}", "site": site_id, "agency": "so-tttt",

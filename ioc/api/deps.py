@@ -9,7 +9,8 @@ import psycopg
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ioc.auth import Principal, authenticate
+from ioc import auth_limits
+from ioc.auth import KeyRefused, Principal, authenticate, key_hint
 from ioc.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `ioc keys create`")
@@ -31,22 +32,49 @@ def get_conn(request: Request) -> Iterator[psycopg.Connection]:
 _conn = Depends(get_conn, scope="function")
 
 
+def client_address(request: Request) -> str:
+    """The caller's address (uvicorn takes X-Forwarded-For from the proxies in its FORWARDED_ALLOW_IPS)."""
+    return request.client.host if request.client else ""
+
+
 def get_principal(
+    request: Request,
     conn: Annotated[psycopg.Connection, _conn],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    """The key's principal. An address with too many failed keys in the window gets 429 before its key is
+    looked at; each failure is stored, logged and audited (ioc/auth_limits.py)."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing API key: send Authorization: Bearer <key>",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    principal = authenticate(conn, credentials.credentials)
-    if principal is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
-        )
-    return principal
+    limits = auth_limits.Limits.of(request.app.state.settings)
+    now = float(request.app.state.clock())
+    source = client_address(request)
+    blocked = auth_limits.check(conn, "key", source, now, limits)
+    if blocked is None:
+        try:
+            principal = authenticate(conn, credentials.credentials, now)
+        except KeyRefused as refused:
+            auth_limits.record_failure(
+                conn, "key", source, refused.subject, refused.reason, now, limits, actor="api", target=refused.subject
+            )
+            conn.commit()  # raising rolls the request's transaction back; the failure must stay
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, refused.detail, headers={"WWW-Authenticate": "Bearer"}
+            ) from None
+        # Ends the transaction of the checks and of the key's last use at once, so that the key's row is
+        # not held locked for the rest of the request (a revocation would wait for it).
+        conn.commit()
+        return principal
+    auth_limits.log_refusal("key", source, key_hint(credentials.credentials), blocked)
+    raise HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        f"too many failed API keys from {source}: try again in {blocked.retry_after_s} s",
+        headers={"Retry-After": str(blocked.retry_after_s)},
+    )
 
 
 def require(role: str) -> Callable[[Principal], Principal]:

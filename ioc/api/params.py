@@ -14,6 +14,16 @@ _STEP_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None
 LABEL_PREFIX = "label."
 
 
+def word_list_pattern(words: Iterable[str]) -> str:
+    """The OpenAPI pattern of a comma-separated list of at least one of these words (spaces allowed)."""
+    word = "(?:" + "|".join(re.escape(w) for w in words) + ")"
+    return f"^[ ,]*{word}(?: *,[ ,]*{word})*[ ,]*$"
+
+
+# What parse_step accepts, as an OpenAPI pattern: a number above zero with an optional unit.
+STEP_PATTERN = "^ *(?:[0-9]*[1-9][0-9]*(?:\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*)(?:ms|s|m|h|d)? *$"
+
+
 def bad_parameter(name: str, message: str) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"query parameter {name!r}: {message}")
 

@@ -16,7 +16,7 @@ import psycopg
 from ioc.api.params import rfc3339
 from ioc.status import matches, window_intervals
 from ioc.store.queries import EntityStatus, entity_statuses, load_windows
-from ioc.store.uptime import uptimes
+from ioc.store.uptime import Day, uptimes
 
 DAYS = 90
 MAINTENANCE_AHEAD_S = 7 * 86400.0
@@ -104,6 +104,28 @@ def maintenance(conn: psycopg.Connection, services: list[EntityStatus], now: flo
     return out
 
 
+_DAY_JSON: dict[int, tuple[Day, dict[str, Any]]] = {}  # by the Day's identity (the Day kept, so is its id)
+
+
+def _day_json(d: Day) -> dict[str, Any]:
+    """One day of the document. The `Day`s of stored days are the same objects from one document to the next
+    until the upkeep recomputes them (ioc.store.uptime_daily.StoredCache), so their dicts are made once; the
+    dicts are only read, by the JSON encoder and the templates."""
+    hit = _DAY_JSON.get(id(d))
+    if hit is not None and hit[0] is d:
+        return hit[1]
+    made = {
+        "date": d.date.isoformat(),
+        "uptime_pct": d.uptime_pct,
+        "down_s": d.down_s,
+        "maintenance_s": d.maintenance_s,
+    }
+    if len(_DAY_JSON) > 100_000:  # two provinces' worth
+        _DAY_JSON.clear()
+    _DAY_JSON[id(d)] = (d, made)
+    return made
+
+
 def status_document(
     conn: psycopg.Connection, now: float, timezone: str, agency: PublicAgency | None = None
 ) -> dict[str, Any]:
@@ -119,15 +141,7 @@ def status_document(
                 "name": e.row.name or e.row.id,
                 "status": e.status,
                 "uptime_pct": u.uptime_pct if u else dict.fromkeys(("24h", "7d", "30d", "90d")),
-                "days": [
-                    {
-                        "date": d.date.isoformat(),
-                        "uptime_pct": d.uptime_pct,
-                        "down_s": d.down_s,
-                        "maintenance_s": d.maintenance_s,
-                    }
-                    for d in (u.days if u else [])
-                ],
+                "days": [_day_json(d) for d in (u.days if u else [])],
             }
         )
     return {

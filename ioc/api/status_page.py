@@ -13,6 +13,7 @@ from functools import cache
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
+import orjson
 import psycopg
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
@@ -20,6 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ioc.api.clock import NowDep
 from ioc.api.deps import ConnDep, SettingsDep
+from ioc.api.errors import json_errors
 from ioc.api.params import bad_parameter, rfc3339
 from ioc.api.status_document import (
     PublicAgency,
@@ -190,7 +192,7 @@ def _lang(value: str | None, default: str) -> str:
     return lang
 
 
-LangQuery = Annotated[str | None, Query(description="vi (default) or en")]
+LangQuery = Annotated[str | None, Query(description="vi (default) or en", json_schema_extra={"pattern": "^(vi|en)?$"})]
 
 
 def _agency(conn: psycopg.Connection, agency_id: str) -> PublicAgency:
@@ -313,17 +315,34 @@ def cached_document(
     return doc
 
 
+def _content(code: int, media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
+    """A `responses=` entry for a body that is not JSON."""
+    return {code: {"description": description, "content": {media_type: {"schema": {"type": "string"}}}}}
+
+
+def _json_document() -> dict[int | str, dict[str, Any]]:
+    """The status document, written by orjson (a `dict` return would go through FastAPI's slower encoder)."""
+    return {
+        200: {"description": "the status document", "content": {"application/json": {"schema": {"type": "object"}}}}
+    }
+
+
 def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-@router.get("/status.json")
-def status_json(request: Request, conn: ConnDep, settings: SettingsDep, now: NowDep) -> dict[str, Any]:
+def json_response(doc: dict[str, Any]) -> Response:
+    """The document as JSON by orjson: FastAPI's own encoding walked the province's 90 x 500 days in ~1 s."""
+    return Response(orjson.dumps(doc), media_type="application/json")
+
+
+@router.get("/status.json", response_class=Response, responses=_json_document())
+def status_json(request: Request, conn: ConnDep, settings: SettingsDep, now: NowDep) -> Response:
     """The province's public services: status, uptime, 90 days, incidents, maintenance (no key needed)."""
-    return cached_document(request, conn, now, settings.timezone, None)
+    return json_response(cached_document(request, conn, now, settings.timezone, None))
 
 
-@router.get("/status", response_class=HTMLResponse)
+@router.get("/status", response_class=HTMLResponse, responses=json_errors(422))
 def status_html(
     request: Request, conn: ConnDep, settings: SettingsDep, now: NowDep, lang: LangQuery = None
 ) -> HTMLResponse:
@@ -334,13 +353,17 @@ def status_html(
     return HTMLResponse(html)
 
 
-@router.get("/status/badge/{kind}/{entity_id}.svg")
+@router.get(
+    "/status/badge/{kind}/{entity_id}.svg",
+    response_class=Response,
+    responses={**_content(200, "image/svg+xml", "the badge"), **json_errors(404)},
+)
 def badge(
     conn: ConnDep,
     now: NowDep,
     kind: str,
     entity_id: str,
-    period: Annotated[str, Query(description="24h, 7d, 30d or 90d")] = "30d",
+    period: Annotated[str, Query(description="24h, 7d, 30d or 90d", json_schema_extra={"enum": list(PERIODS)})] = "30d",
 ) -> Response:
     """An uptime badge of one public entity (no key needed)."""
     if period not in PERIODS:
@@ -366,15 +389,17 @@ def badge(
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "max-age=60"})
 
 
-@router.get("/status/{agency_id}.json")
-def agency_status_json(
-    request: Request, conn: ConnDep, settings: SettingsDep, now: NowDep, agency_id: str
-) -> dict[str, Any]:
+@router.get("/status/{agency_id}.json", response_class=Response, responses={**_json_document(), **json_errors(404)})
+def agency_status_json(request: Request, conn: ConnDep, settings: SettingsDep, now: NowDep, agency_id: str) -> Response:
     """One public agency's status, as JSON (no key needed)."""
-    return cached_document(request, conn, now, settings.timezone, _agency(conn, agency_id))
+    return json_response(cached_document(request, conn, now, settings.timezone, _agency(conn, agency_id)))
 
 
-@router.get("/status/{agency_id}/feed.atom")
+@router.get(
+    "/status/{agency_id}/feed.atom",
+    response_class=Response,
+    responses={**_content(200, "application/atom+xml", "the feed"), **json_errors(404)},
+)
 def agency_feed(
     request: Request, conn: ConnDep, settings: SettingsDep, now: NowDep, agency_id: str, lang: LangQuery = None
 ) -> Response:
@@ -428,7 +453,7 @@ def agency_feed(
     return Response(xml, media_type="application/atom+xml; charset=utf-8")
 
 
-@router.get("/status/{agency_id}", response_class=HTMLResponse)
+@router.get("/status/{agency_id}", response_class=HTMLResponse, responses=json_errors(404, 422))
 def agency_status_html(
     request: Request, conn: ConnDep, settings: SettingsDep, now: NowDep, agency_id: str, lang: LangQuery = None
 ) -> HTMLResponse:

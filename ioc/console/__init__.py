@@ -24,10 +24,10 @@ def _rule_metrics(settings: Settings) -> dict[str, str | None]:
 
 
 def mount_console(app: FastAPI, settings: Settings) -> None:
-    from ioc.console import actions, admin, login, pages
+    from ioc.console import actions, admin, login, members, pages
 
     app.state.console = Console(settings, _rule_metrics(settings))
-    for module in (login, pages, actions, admin):
+    for module in (login, pages, actions, admin, members):
         app.include_router(module.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="console-static")
 

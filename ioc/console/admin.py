@@ -3,16 +3,19 @@ sees and makes only users and keys of its agency."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from ioc.api.deps import ConnDep
-from ioc.auth import ROLES, Principal, create_key, list_keys, revoke_key
+from ioc.auth import ROLES, Principal, create_key, list_keys, parse_expiry, revoke_key
 from ioc.console.sessions import Session
-from ioc.console.web import ConsoleError, FormDep, SessionDep, back_to, need, render, text_field
+from ioc.console.web import ConsoleError, FormDep, SessionDep, back_to, need, now_of, render, text_field
 from ioc.users import MAX_PASSWORD, UserError, create_user, disable_user, find_user, list_users
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
+KEY_EXPIRY_DAYS = (30, 90, 365)  # the choices of the new-key form, beside no expiry
 
 
 def _agencies(conn: ConnDep, agency: str | None) -> list[tuple[str, str]]:
@@ -75,7 +78,7 @@ def _keys_page(
     return render(
         request, "keys.html",
         {"keys": list_keys(conn, principal.agency), "roles": ROLES, "agencies": _agencies(conn, principal.agency),
-         "new_key": new_key},
+         "new_key": new_key, "now": datetime.fromtimestamp(now_of(request), UTC), "expiry_days": KEY_EXPIRY_DAYS},
         session=session,
     )  # fmt: skip
 
@@ -91,7 +94,13 @@ def new_key(request: Request, session: SessionDep, conn: ConnDep, form: FormDep)
     principal = need(session, "admin")
     role, agency = _role_and_agency(form, conn, principal.agency)
     name = text_field(form, "name", 200)
-    return _keys_page(request, session, conn, principal, create_key(conn, role, agency, name))
+    expires = text_field(form, "expires", 20)
+    try:
+        expires_at = parse_expiry(expires, datetime.fromtimestamp(now_of(request), UTC)) if expires else None
+    except ValueError as exc:
+        raise ConsoleError("e_bad_input", 422, str(exc)) from None
+    key = create_key(conn, role, agency, name, expires_at, actor=principal.actor)
+    return _keys_page(request, session, conn, principal, key)
 
 
 @router.post("/keys/{key_id}/revoke")

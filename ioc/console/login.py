@@ -8,8 +8,18 @@ import secrets
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ioc.api.deps import ConnDep
-from ioc.console.sessions import LOGIN_COOKIE, SESSION_COOKIE, SESSION_HOURS, end_session, find_session, start_session
+from ioc.api.deps import ConnDep, client_address
+from ioc.auth_limits import Limits
+from ioc.console.sessions import (
+    DEVICE_COOKIE,
+    DEVICE_DAYS,
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    SESSION_HOURS,
+    end_session,
+    find_session,
+    start_session,
+)
 from ioc.console.texts import LANGUAGES
 from ioc.console.web import (
     LANG_COOKIE,
@@ -28,10 +38,15 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
-def _login_form(request: Request, conn: ConnDep, next_path: str, error: str = "", status: int = 200) -> HTMLResponse:
+def _login_form(
+    request: Request, conn: ConnDep, next_path: str, error: str = "", status: int = 200, retry_after_s: int = 0
+) -> HTMLResponse:
     console = console_of(request)
     token = secrets.token_urlsafe(32)
-    response = render(request, "login.html", {"next": next_path, "error": error, "login_csrf": token}, status=status)
+    context = {"next": next_path, "error": error, "login_csrf": token, "retry_after_min": -(-retry_after_s // 60)}
+    response = render(request, "login.html", context, status=status)
+    if retry_after_s:
+        response.headers["Retry-After"] = str(retry_after_s)
     console.cookie(response, LOGIN_COOKIE, console.signer(conn).login_cookie(token), max_age=3600)
     return response
 
@@ -60,14 +75,21 @@ def login(request: Request, conn: ConnDep, form: RawFormDep) -> Response:
         return _login_form(request, conn, next_path, "login_failed", status=401)
     if len(password) > MAX_PASSWORD:
         return _login_form(request, conn, next_path, "login_failed", status=401)
-    source = request.client.host if request.client else ""
-    result = verify_login(conn, name.strip(), password, now_of(request), source)
+    source = client_address(request)
+    name = name.strip()
+    signer = console.signer(conn)
+    trusted = signer.device_user(request.cookies.get(DEVICE_COOKIE)) == name
+    limits = Limits.of(console.settings)
+    result = verify_login(conn, name, password, now_of(request), source, limits, trusted)
+    if result.blocked is not None:
+        return _login_form(request, conn, next_path, "login_limited", 429, result.blocked.retry_after_s)
     if result.user is None:
-        return _login_form(request, conn, next_path, "login_locked" if result.locked else "login_failed", status=401)
+        return _login_form(request, conn, next_path, "login_failed", status=401)
     token = start_session(conn, result.user, now_of(request))
     log.info("console login of %r from %s", result.user.name, source)
     response = RedirectResponse(next_path, status_code=303, headers=SECURITY_HEADERS)
-    console.cookie(response, SESSION_COOKIE, console.signer(conn).session_cookie(token), max_age=SESSION_HOURS * 3600)
+    console.cookie(response, SESSION_COOKIE, signer.session_cookie(token), max_age=SESSION_HOURS * 3600)
+    console.cookie(response, DEVICE_COOKIE, signer.device_cookie(result.user.name), max_age=DEVICE_DAYS * 86400)
     response.delete_cookie(LOGIN_COOKIE, path="/ui")
     return response
 

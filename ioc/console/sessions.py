@@ -16,6 +16,10 @@ from ioc.users import User
 
 SESSION_COOKIE = "ioc_session"
 LOGIN_COOKIE = "ioc_login"  # the login form's CSRF token, before there is a session
+# Set at a successful login, naming the user: this browser is exempt from the user name's limit of failed
+# logins (ioc/auth_limits.py), so failures from elsewhere cannot lock the real user out of their browser.
+DEVICE_COOKIE = "ioc_device"
+DEVICE_DAYS = 365
 SESSION_HOURS = 12
 _SECRET_META_KEY = "console_secret"  # noqa: S105 - the name of the ioc_meta row, not a secret
 
@@ -45,6 +49,7 @@ class CookieSigner:
     def __init__(self, secret: str):
         self._session = URLSafeSerializer(secret, salt="ioc-console-session")
         self._login = URLSafeSerializer(secret, salt="ioc-console-login")
+        self._device = URLSafeSerializer(secret, salt="ioc-console-device")
 
     def session_cookie(self, token: str) -> str:
         return self._session.dumps(token)
@@ -57,6 +62,12 @@ class CookieSigner:
 
     def login_token(self, cookie: str | None) -> str | None:
         return _loads(self._login, cookie)
+
+    def device_cookie(self, user_name: str) -> str:
+        return self._device.dumps(user_name)
+
+    def device_user(self, cookie: str | None) -> str | None:
+        return _loads(self._device, cookie)
 
 
 def _loads(serializer: URLSafeSerializer, cookie: str | None) -> str | None:
@@ -90,14 +101,14 @@ def start_session(conn: psycopg.Connection, user: User, now: float) -> str:
 def find_session(conn: psycopg.Connection, token: str, now: float) -> Session | None:
     """The live session of an enabled user with this token, else None."""
     row = conn.execute(
-        "SELECT u.id, u.name, u.role, u.agency, u.created_at, u.disabled_at, u.locked_until, u.last_login_at, "
+        "SELECT u.id, u.name, u.role, u.agency, u.created_at, u.disabled_at, u.last_login_at, "
         "s.csrf_token FROM user_sessions s JOIN users u ON u.id = s.user_id "
         "WHERE s.token_hash = %s AND s.expires_at > %s AND u.disabled_at IS NULL",
         (_hash(token), datetime.fromtimestamp(now, UTC)),
     ).fetchone()
     if row is None:
         return None
-    return Session(User(*row[:8]), row[8], _hash(token))
+    return Session(User(*row[:7]), row[7], _hash(token))
 
 
 def end_session(conn: psycopg.Connection, session: Session) -> None:

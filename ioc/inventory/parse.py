@@ -8,6 +8,8 @@ file afterwards. Every problem is reported together, and a file with any is refu
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -165,9 +167,31 @@ def _problems(error: ValidationError, where: str) -> list[tuple[str, str]]:
     return out
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable_text(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(key path, message) for each key or string PostgreSQL cannot store: YAML's "\\0" and "\\ud800" escapes
+    make a NUL or a lone surrogate, which would fail the whole load later with no name on it."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            shown = str(key) if _PLAIN_KEY.match(str(key)) else repr(key)
+            where = f"{path}.{shown}" if path else shown
+            if isinstance(key, str) and _UNSTORABLE.search(key):
+                yield where, "the key holds a NUL character or a lone surrogate, which cannot be stored"
+            yield from _unstorable_text(item, where)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _unstorable_text(item, f"{path}[{i}]")
+    elif isinstance(value, str) and _UNSTORABLE.search(value):
+        yield path, "holds a NUL character or a lone surrogate, which cannot be stored"
+
+
 def _entry_where(section: str, i: int, entry: dict[str, Any]) -> str:
-    if section == "entities" and isinstance(entry.get("id"), str):
-        return f"entities[{i}] ({entry.get('kind')}/{entry['id']})"
+    ident, kind = entry.get("id"), entry.get("kind")
+    if section == "entities" and isinstance(ident, str) and _PLAIN_KEY.match(ident) and _PLAIN_KEY.match(str(kind)):
+        return f"entities[{i}] ({kind}/{ident})"
     return f"{section}[{i}]"
 
 
@@ -191,7 +215,8 @@ def parse_inventory(text: str, source: str = "<inventory>") -> Inventory:
         raise InventoryError([f"{source}: top level: must be a mapping with {', '.join(SECTIONS)}"])
     for key in doc:
         if key not in SECTIONS:
-            fail(str(key), f"unknown section (expected {', '.join(SECTIONS)})")
+            shown = str(key) if _PLAIN_KEY.match(str(key)) else repr(key)  # an empty or odd key still shows
+            fail(shown, f"unknown section (expected {', '.join(SECTIONS)})")
     sections: dict[str, list[Any]] = {}
     for section in SECTIONS:
         value = doc.get(section) or []
@@ -210,6 +235,12 @@ def parse_inventory(text: str, source: str = "<inventory>") -> Inventory:
                 fail(f"{section}[{i}]", "must be a mapping")
                 continue
             where = _entry_where(section, i, entry)
+            unstorable = list(_unstorable_text(entry))
+            for key, message in unstorable:
+                fail(f"{where}.{key}", message)
+            if unstorable:
+                _keep_for_references(section, entry, agencies, sites, entities)
+                continue
             try:
                 parsed = model.model_validate({str(k): v for k, v in entry.items()})
             except ValidationError as exc:

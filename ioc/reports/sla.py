@@ -152,9 +152,10 @@ def to_html(report: SlaReport, timezone: str, names: dict[str, str]) -> str:
         _templates()
         .get_template("sla.html")
         .render(
-            month=report.month,
+            month=f"{report.month[5:7]}/{report.month[:4]}",  # as Vietnamese documents write it: 11/2026
             start=datetime.fromtimestamp(report.start, zone).strftime("%d/%m/%Y"),
-            end=datetime.fromtimestamp(report.end - 1, zone).strftime("%d/%m/%Y"),
+            end=datetime.fromtimestamp(min(report.end - 1, report.generated_at), zone).strftime("%d/%m/%Y"),
+            in_progress=report.generated_at < report.end,
             generated=datetime.fromtimestamp(report.generated_at, zone).strftime("%H:%M %d/%m/%Y"),
             agencies=agencies,
         )

@@ -2,7 +2,9 @@
 TimescaleDB the same calls drop expired chunks), and on TimescaleDB the continuous aggregates
 refreshed over the whole retention window, so late samples reach the rollups within a minute as they
 do at once on plain PostgreSQL. TimescaleDB's own policies run too, but on some PostgreSQL releases
-their background jobs are recorded as failed and backed off; this does not depend on them."""
+their background jobs are recorded as failed and backed off; this does not depend on them. After each
+refresh, the stored uptime figures of closed days and hours that are missing or marked changed are
+computed (ioc.store.uptime_daily)."""
 
 from __future__ import annotations
 
@@ -16,10 +18,13 @@ from psycopg_pool import ConnectionPool
 from ioc.settings import Settings
 from ioc.store.errors import is_temporary
 from ioc.store.migrate import detect_backend
+from ioc.store.uptime_daily import RefreshResult, refresh_uptime_daily
 
 log = logging.getLogger(__name__)
 _LOCK_KEY = 0x10C_0002  # one process does the upkeep at a time
 _REFRESH_LOCK_KEY = 0x10C_0003
+_UPTIME_LOCK_KEY = 0x10C_0004
+UPTIME_BUDGET_S = 5.0  # work begun per run: a first fill of a big store spreads over a few minutes
 
 
 def run_upkeep(pool: ConnectionPool, settings: Settings) -> tuple[int, int] | None:
@@ -73,9 +78,22 @@ def refresh_rollups(pool: ConnectionPool, settings: Settings) -> bool:
     return True
 
 
+def refresh_uptime(pool: ConnectionPool, settings: Settings) -> RefreshResult | None:
+    """Compute the stored uptime figures that are missing or marked changed, in the configured time zone;
+    None when another process holds the lock."""
+    with pool.connection() as conn:
+        conn.autocommit = True
+        if not conn.execute("SELECT pg_try_advisory_lock(%s)", (_UPTIME_LOCK_KEY,)).fetchone()[0]:  # type: ignore[index]
+            return None
+        try:
+            return refresh_uptime_daily(conn, settings.timezone, time.time(), budget_s=UPTIME_BUDGET_S)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_UPTIME_LOCK_KEY,))
+
+
 class StoreMaintenance:
-    """Runs `run_upkeep` at start and every `interval_s` seconds, and `refresh_rollups` every
-    `refresh_interval_s` seconds, in a daemon thread."""
+    """Runs `run_upkeep` at start and every `interval_s` seconds, and `refresh_rollups` then `refresh_uptime`
+    every `refresh_interval_s` seconds, in a daemon thread."""
 
     def __init__(
         self,
@@ -112,6 +130,7 @@ class StoreMaintenance:
             if now >= next_refresh:
                 next_refresh = now + self._refresh_interval_s
                 self._guarded("rollup refresh", lambda: refresh_rollups(self._pool, self._settings))
+                self._guarded("uptime figures", lambda: refresh_uptime(self._pool, self._settings))
             self._stop.wait(max(0.0, min(next_upkeep, next_refresh) - self._clock()))
 
     def _upkeep(self) -> None:

@@ -13,6 +13,7 @@ from importlib import resources
 from typing import Literal
 
 import psycopg
+from psycopg import sql
 
 from ioc.settings import Settings
 
@@ -134,9 +135,23 @@ def migrate(conn: psycopg.Connection, settings: Settings) -> list[str]:
             "SELECT ioc_ensure_partitions(%s, (now() AT TIME ZONE 'UTC')::date + %s)",
             (first_day, settings.partitions_ahead_days),
         )
+        set_grafana_password(conn, settings.grafana_db_password)
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied
+
+
+GRAFANA_ROLE = "ioc_grafana"
+
+
+def set_grafana_password(conn: psycopg.Connection, password: str | None) -> bool:
+    """Let the read-only role of migration 0720 log in with `password` (IOC_GRAFANA_DB_PASSWORD); True when set."""
+    if not password:
+        return False
+    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (GRAFANA_ROLE,)).fetchone() is None:
+        raise RuntimeError(f"IOC_GRAFANA_DB_PASSWORD is set, but the role {GRAFANA_ROLE} does not exist")
+    conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(GRAFANA_ROLE), sql.Literal(password)))
+    return True
 
 
 def split_statements(text: str) -> list[str]:

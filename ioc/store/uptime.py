@@ -2,21 +2,38 @@
 
 The last 24 hours are read at one-minute resolution (`samples_1m`), longer periods and daily figures
 at one hour (`samples_1h`), so a history published late with its own `ts` counts like a live one.
+Closed days and hours are read from `uptime_daily` / `uptime_hourly` where the store upkeep has stored
+them and no mark says they changed since (`ioc.store.uptime_daily`, the same computation); the rest,
+normally today and the current hour, is computed here from the rollups.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import psycopg
 
-from ioc.status import heartbeat_s, matches, window_intervals
+from ioc.status import AnyWindow, heartbeat_s, matches, window_intervals
 from ioc.store.queries import load_windows
+from ioc.store.uptime_daily import LOOKBACK_S, MINUTE_LOOKBACK_S
+from ioc.store.uptime_marks import closed_before
+from ioc.store.uptime_stored import (
+    NAMES,
+    STORED_CACHE,
+    StoredDays,
+    StoredHours,
+    dirty_marks,
+    load_days,
+    load_hours,
+    local_midnight,
+    numpy_cursor,
+)
 from ioc.uptime import Account, EntityHistory, Grid, account, coverage, pct
 
 PERIODS: dict[str, float] = {"24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0, "90d": 90 * 86400.0}
@@ -74,10 +91,30 @@ def _grid(start: float, end: float, width: float) -> Grid:
     return Grid(first, width, max(1, math.ceil((end - first) / width)))
 
 
+@dataclass
+class HistoryCache:
+    """What the reads of one computation share: each entity's first data, the maintenance windows."""
+
+    first: dict[str, float | None] = field(default_factory=dict)
+    windows: list[AnyWindow] | None = None
+    version: tuple[object, ...] | None = None  # of the stored figures (StoredCache), None: not cached
+
+    def histories(
+        self, conn: psycopg.Connection, refs: Sequence[str], meta: dict[str, EntityMeta], grid: Grid, end: float
+    ) -> dict[str, EntityHistory]:
+        return load_histories(conn, refs, meta, grid, end, self)
+
+
 def load_histories(
-    conn: psycopg.Connection, refs: Sequence[str], meta: dict[str, EntityMeta], grid: Grid, end: float
+    conn: psycopg.Connection,
+    refs: Sequence[str],
+    meta: dict[str, EntityMeta],
+    grid: Grid,
+    end: float,
+    cache: HistoryCache | None = None,
 ) -> dict[str, EntityHistory]:
     """The histories of `refs` and of everything they depend on, on `grid` up to `end`."""
+    cache = cache if cache is not None else HistoryCache()
     targets = _with_dependencies(refs, meta)
     if not targets:
         return {}
@@ -85,59 +122,46 @@ def load_histories(
     kinds = [meta[r].kind for r in targets]
     ids = [meta[r].id for r in targets]
     table = "samples_1m" if grid.width == MINUTE else "samples_1h"
-    params = {"kinds": kinds, "ids": ids, "start": _dt(grid.start), "end": _dt(end), "w": grid.width}
-    rows = conn.execute(
-        f"""
-        SELECT kind, entity, array_agg(date_part('epoch', bucket)), array_agg(up_cnt), array_agg(up_total)
-        FROM (
-            SELECT s.kind, s.entity, x.bucket,
-                   coalesce(sum(x.cnt) FILTER (WHERE s.metric = 'up'), 0)::float8 AS up_cnt,
-                   coalesce(sum(x.total) FILTER (WHERE s.metric = 'up'), 0)::float8 AS up_total
-            FROM series s JOIN {table} x ON x.series_id = s.id
-            WHERE (s.kind, s.entity) IN (SELECT * FROM unnest(%(kinds)s::text[], %(ids)s::text[]))
-              AND x.bucket >= %(start)s AND x.bucket < %(end)s
-            GROUP BY 1, 2, 3
-        ) per_bucket
-        GROUP BY 1, 2
-        """,
-        params,
-    ).fetchall()
+    params = {"kinds": kinds, "ids": ids, "start": _dt(grid.start), "end": _dt(end), "w": grid.width,
+              "s0": grid.start}  # fmt: skip
+    # Flat arrays (entity, bucket, up count, up sum) per rollup row, accumulated in numpy: grouping by entity
+    # and bucket in SQL sorted on text keys (and spilled to disk for the province's minutes).
+    with numpy_cursor(conn) as cur:
+        row = cur.execute(
+            f"""
+            SELECT array_agg((e.i - 1)::int4), array_agg(((date_part('epoch', x.bucket) - %(s0)s) / %(w)s)::int4),
+                   array_agg(CASE WHEN s.metric = 'up' THEN x.cnt ELSE 0 END::float8),
+                   array_agg(CASE WHEN s.metric = 'up' THEN x.total ELSE 0 END::float8)
+            FROM unnest(%(kinds)s::text[], %(ids)s::text[]) WITH ORDINALITY AS e(kind, entity, i)
+            JOIN series s ON s.kind = e.kind AND s.entity = e.entity
+            JOIN {table} x ON x.series_id = s.id AND x.bucket >= %(start)s AND x.bucket < %(end)s
+            """,
+            params,
+        ).fetchone()
     up_total = np.zeros((len(targets), grid.n))
     up_cnt = np.zeros((len(targets), grid.n))
     heard = np.zeros((len(targets), grid.n), dtype=bool)
-    for kind, entity, buckets, cnts, totals in rows:
-        i = index[f"{kind}/{entity}"]
-        b = np.rint((np.asarray(buckets, dtype=np.float64) - grid.start) / grid.width).astype(np.int64)
+    if row is not None and row[0] is not None:
+        who, b, cnt, total = row
         ok = (b >= 0) & (b < grid.n)
-        b = b[ok]
-        heard[i, b] = True
-        up_cnt[i, b] = np.asarray(cnts, dtype=np.float64)[ok]
-        up_total[i, b] = np.asarray(totals, dtype=np.float64)[ok]
+        who, b = who[ok], b[ok]
+        heard[who, b] = True
+        np.add.at(up_cnt, (who, b), cnt[ok])
+        np.add.at(up_total, (who, b), total[ok])
     with np.errstate(invalid="ignore", divide="ignore"):
         up_mean = np.where(up_cnt > 0, up_total / np.where(up_cnt > 0, up_cnt, 1), np.nan)
 
-    # First data: the oldest minute of any of its series (its oldest hour once minutes expired), its first
-    # status message, its first_seen.
-    first: dict[str, float] = {}
-    for kind, entity, ts in conn.execute(
-        """
-        SELECT s.kind, s.entity, min(CASE WHEN m.bucket < h.bucket + interval '1 hour' THEN m.bucket ELSE h.bucket END)
-        FROM series s
-        CROSS JOIN LATERAL (SELECT bucket FROM samples_1h WHERE series_id = s.id ORDER BY bucket LIMIT 1) h
-        LEFT JOIN LATERAL (SELECT bucket FROM samples_1m WHERE series_id = s.id ORDER BY bucket LIMIT 1) m ON true
-        WHERE (s.kind, s.entity) IN (SELECT * FROM unnest(%(kinds)s::text[], %(ids)s::text[]))
-        GROUP BY 1, 2
-        UNION ALL
-        SELECT kind, entity, min(ts) FROM status_changes
-        WHERE (kind, entity) IN (SELECT * FROM unnest(%(kinds)s::text[], %(ids)s::text[])) GROUP BY 1, 2
-        """,
-        params,
-    ):
-        ref = f"{kind}/{entity}"
-        first[ref] = min(first.get(ref, math.inf), ts.timestamp())
-    for ref in targets:
-        if meta[ref].first_seen is not None and ref in first:
-            first[ref] = min(first[ref], meta[ref].first_seen or math.inf)
+    missing = [r for r in targets if r not in cache.first]
+    if missing:
+        # Kept per upkeep write too: it moves only with an entity's first_seen (in the key) or retention.
+        key = ("first", cache.version, tuple(missing), tuple(meta[r].first_seen for r in missing))
+        found = STORED_CACHE.get(key) if cache.version is not None else None
+        if found is None:
+            found = first_data(conn, missing, meta)
+            if cache.version is not None:
+                STORED_CACHE.put(key, found)
+        cache.first.update(found)
+    first = {r: cache.first[r] for r in targets if cache.first[r] is not None}
 
     changes: dict[str, list[tuple[float, str]]] = {}
     for kind, entity, ts, status in conn.execute(
@@ -156,7 +180,9 @@ def load_histories(
     ):
         changes.setdefault(f"{kind}/{entity}", []).append((ts.timestamp(), status))
 
-    windows = load_windows(conn)
+    if cache.windows is None:
+        cache.windows = load_windows(conn)
+    windows = cache.windows
     histories = {}
     for ref in targets:
         m = meta[ref]
@@ -176,6 +202,37 @@ def load_histories(
             depends_on=m.depends_on,
         )
     return histories
+
+
+def first_data(conn: psycopg.Connection, refs: Sequence[str], meta: dict[str, EntityMeta]) -> dict[str, float | None]:
+    """Each entity's first data: the oldest minute of any of its series (its oldest hour once minutes
+    expired), its first status message, its first_seen; None when never heard."""
+    kinds = [meta[r].kind for r in refs]
+    ids = [meta[r].id for r in refs]
+    first: dict[str, float] = {}
+    for kind, entity, ts in conn.execute(
+        """
+        SELECT s.kind, s.entity, min(CASE WHEN m.bucket < h.bucket + interval '1 hour' THEN m.bucket ELSE h.bucket END)
+        FROM series s
+        CROSS JOIN LATERAL (SELECT bucket FROM samples_1h WHERE series_id = s.id ORDER BY bucket LIMIT 1) h
+        LEFT JOIN LATERAL (SELECT bucket FROM samples_1m WHERE series_id = s.id ORDER BY bucket LIMIT 1) m ON true
+        WHERE (s.kind, s.entity) IN (SELECT * FROM unnest(%(kinds)s::text[], %(ids)s::text[]))
+        GROUP BY 1, 2
+        UNION ALL
+        SELECT kind, entity, min(ts) FROM status_changes
+        WHERE (kind, entity) IN (SELECT * FROM unnest(%(kinds)s::text[], %(ids)s::text[])) GROUP BY 1, 2
+        """,
+        {"kinds": kinds, "ids": ids},
+    ):
+        ref = f"{kind}/{entity}"
+        first[ref] = min(first.get(ref, math.inf), ts.timestamp())
+    out: dict[str, float | None] = {}
+    for ref in refs:
+        value = first.get(ref)
+        if value is not None and meta[ref].first_seen is not None:
+            value = min(value, meta[ref].first_seen or math.inf)
+        out[ref] = value
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +265,7 @@ def day_boundaries(now: float, days: int, timezone: str) -> tuple[list[date], li
 def hourly_accounts(
     conn: psycopg.Connection, refs: Sequence[str], start: float, end: float, meta: dict[str, EntityMeta] | None = None
 ) -> dict[str, Account]:
+    """Every ref's account on the hour grid over [start, end), computed live."""
     meta = meta if meta is not None else load_meta(conn)
     grid = _grid(start, end, HOUR)
     return account(load_histories(conn, refs, meta, grid, end), grid, end)
@@ -221,34 +279,174 @@ def uptimes(
     periods: Sequence[str] = ("24h", "7d", "30d", "90d"),
     days: int = 0,
     timezone: str = "Asia/Ho_Chi_Minh",
+    stored: bool = True,
 ) -> dict[str, Uptime]:
-    """Uptime of each `kind/id` over each period up to `now`, and over the last `days` local days."""
+    """Uptime of each `kind/id` over each period up to `now`, and over the last `days` local days.
+
+    Closed days and hours come from `uptime_daily` / `uptime_hourly` where the store upkeep has computed
+    them and nothing since marked them changed (`ioc.store.uptime_daily`); what follows the first day or
+    hour an entity lacks is computed live, from the rollups (`stored=False`: everything live)."""
     meta = load_meta(conn)
     refs = [r for r in refs if r in meta]
+    if not refs:
+        return {}
+    zone = ZoneInfo(timezone)
     dates, bounds = day_boundaries(now, days, timezone) if days else ([], [])
-    longest = max([PERIODS[p] for p in periods if p != "24h"] + [now - bounds[0] if bounds else 0.0], default=0.0)
-    hourly = hourly_accounts(conn, refs, now - longest, now, meta) if longest else {}
-    minute: dict[str, Account] = {}
+    today = datetime.fromtimestamp(now, zone).date()
+    starts = {p: datetime.fromtimestamp(now - PERIODS[p], zone).date() for p in periods if p != "24h"}
+    first_day = min([*starts.values(), *dates[:1]], default=today)
+    marked = _marked_since(conn, refs, meta) if stored else {}
+    version = STORED_CACHE.version(conn) if stored else None
+    stored_days: dict[str, StoredDays] = {}
+    if stored and first_day < today:
+        usable = {r: datetime.fromtimestamp(t, zone).date() for r, t in marked.items() if t > -math.inf}
+        usable |= {r: first_day for r, t in marked.items() if t == -math.inf}
+        hours_on = sorted(set(starts.values()))
+        key = ("days", version, timezone, first_day, today, tuple(refs), tuple(hours_on), tuple(sorted(usable.items())))
+        found = STORED_CACHE.get(key) if version is not None else None
+        stored_days = found if found is not None else {}
+        if found is None:
+            stored_days = load_days(conn, refs, timezone, first_day, today - timedelta(days=1), hours_on, usable)
+            if version is not None:
+                STORED_CACHE.put(key, stored_days)
+    cache = HistoryCache(version=version)
+    totals: dict[str, dict[str, dict[str, float]]] = {r: {} for r in refs}
+    day_lists: dict[str, list[Day]] = {r: [] for r in refs}
+    if starts or dates:
+        by_live: dict[date, list[str]] = defaultdict(list)
+        for ref in refs:
+            by_live[stored_days[ref].upto if ref in stored_days else first_day].append(ref)
+        for live_day, group in by_live.items():
+            _day_figures(conn, group, meta, cache, now, zone, live_day, starts, dates, bounds, stored_days,
+                         totals, day_lists)  # fmt: skip
     if "24h" in periods:
-        grid = _grid(now - PERIODS["24h"], now, MINUTE)
-        minute = account(load_histories(conn, refs, meta, grid, now), grid, now)
+        for ref, t in _minute_totals(conn, refs, meta, cache, now, marked, stored).items():
+            totals[ref]["24h"] = t
+    return {
+        ref: Uptime({p: pct(totals[ref][p]) for p in periods}, day_lists[ref], {p: totals[ref][p] for p in periods})
+        for ref in refs
+    }
+
+
+def _marked_since(conn: psycopg.Connection, refs: Sequence[str], meta: dict[str, EntityMeta]) -> dict[str, float]:
+    """Per ref, from when its stored figures may be stale: its own marks and those of what it depends on."""
+    closure = {ref: _with_dependencies([ref], meta) for ref in refs}
+    marks = dirty_marks(conn, sorted(set().union(*closure.values())))
+    if not marks:
+        return {}
     out = {}
-    for ref in refs:
-        values: dict[str, float | None] = {}
-        totals: dict[str, dict[str, float]] = {}
-        for period in periods:
-            acc = minute[ref] if period == "24h" else hourly[ref]
-            lo = now - PERIODS[period]
-            totals[period] = acc.totals(coverage([(lo, now)], acc.grid))
-            values[period] = pct(totals[period])
-        day_list = []
-        if days:
-            for d, t in zip(dates, hourly[ref].by_period(bounds), strict=True):
-                day_list.append(
-                    Day(d, pct(t, 2), round(t["down_s"]), round(t["maintenance_s"]), round(t["unreachable_s"]))
-                )
-        out[ref] = Uptime(values, day_list, totals)
+    for ref, deps in closure.items():
+        since = min((marks[d] for d in deps if d in marks), default=None)
+        if since is not None:
+            out[ref] = since
     return out
+
+
+def _sum(parts: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    return {k: sum(p[k] for p in parts) for k in NAMES}
+
+
+def _day_figures(
+    conn: psycopg.Connection,
+    refs: list[str],
+    meta: dict[str, EntityMeta],
+    cache: HistoryCache,
+    now: float,
+    zone: ZoneInfo,
+    live_day: date,
+    starts: Mapping[str, date],
+    dates: Sequence[date],
+    bounds: Sequence[float],
+    stored_days: Mapping[str, StoredDays],
+    totals: dict[str, dict[str, dict[str, float]]],
+    day_lists: dict[str, list[Day]],
+) -> None:
+    """The periods' and days' figures of refs stored up to `live_day`, live (hour grid) from it."""
+    live_start = local_midnight(live_day, zone)
+    if any(ref in stored_days for ref in refs):  # stored up to live_day: live from a lookback before it
+        grid_start = live_start - LOOKBACK_S
+    else:
+        grid_start = min([now - PERIODS[p] for p in starts] + ([bounds[0]] if dates else [])) - LOOKBACK_S
+    grid = _grid(grid_start, now, HOUR)
+    live = account(cache.histories(conn, refs, meta, grid, now), grid, now)
+    after = grid.starts() >= live_start
+    live_dates = [d for d in dates if d >= live_day]
+    edges = [local_midnight(d, zone) for d in live_dates] + [bounds[-1]] if live_dates else []
+    weights = {p: coverage([(now - PERIODS[p], now)], grid) for p in starts}
+    weights_after = {p: w * after for p, w in weights.items()}
+    for ref in refs:
+        acc = live[ref]
+        days = stored_days.get(ref)
+        for period, first in starts.items():
+            if days is None or first >= days.upto:
+                totals[ref][period] = acc.totals(weights[period])
+                continue
+            totals[ref][period] = _sum([
+                days.totals_from(first, now - PERIODS[period], now), days.totals(first + timedelta(days=1), days.upto),
+                acc.totals(weights_after[period]),
+            ])  # fmt: skip
+        stored_dates = [d for d in dates if d < live_day]
+        out = list(days.day_list(stored_dates, _stored_day_list)) if days is not None and stored_dates else []
+        if live_dates:
+            out += [_day(d, t) for d, t in zip(live_dates, acc.by_period(edges), strict=True)]
+        day_lists[ref] = out
+
+
+def _minute_totals(
+    conn: psycopg.Connection,
+    refs: Sequence[str],
+    meta: dict[str, EntityMeta],
+    cache: HistoryCache,
+    now: float,
+    marked: Mapping[str, float],
+    stored: bool,
+) -> dict[str, dict[str, float]]:
+    """The last 24 hours' totals at one-minute resolution: the closed hours stored in `uptime_hourly` (the
+    first weighted per minute), the minutes after them live."""
+    lo = now - PERIODS["24h"]
+    first = math.floor(lo / HOUR) * HOUR
+    hours: dict[str, StoredHours] = {}
+    if stored:
+        end = closed_before(now)
+        key = ("hours", cache.version, first, end, tuple(refs), tuple(sorted(marked.items())))
+        found = STORED_CACHE.get(key) if cache.version is not None else None
+        hours = found if found is not None else {}
+        if found is None:
+            hours = load_hours(conn, refs, first, end, marked)
+            if cache.version is not None:
+                STORED_CACHE.put(key, hours)
+    by_live: dict[float, list[str]] = defaultdict(list)
+    for ref in refs:
+        by_live[hours[ref].upto if ref in hours else first].append(ref)
+    out: dict[str, dict[str, float]] = {}
+    for live_from, group in by_live.items():
+        grid = _grid((live_from if group[0] in hours else lo) - MINUTE_LOOKBACK_S, now, MINUTE)
+        live = account(cache.histories(conn, group, meta, grid, now), grid, now)
+        weights = coverage([(lo, now)], grid) * (grid.starts() >= live_from)
+        for ref in group:
+            parts = [live[ref].totals(weights)]
+            if ref in hours:
+                parts.append(hours[ref].totals(lo))
+            out[ref] = _sum(parts)
+    return out
+
+
+def _day(d: date, t: Mapping[str, float]) -> Day:
+    return Day(d, pct(t, 2), round(t["down_s"]), round(t["maintenance_s"]), round(t["unreachable_s"]))
+
+
+def _stored_day_list(days: StoredDays, dates: Sequence[date]) -> list[Day]:
+    """`Day`s of stored days, as `_day` makes them (the rounding to whole seconds in numpy, half to even as
+    Python's `round`; the percentage by `pct` itself, so both paths give the same figures)."""
+    i = (dates[0] - days.first).days
+    block = days.sums[:, i : i + len(dates)]
+    down, maint, unreach = (np.rint(block[k]).astype(np.int64).tolist() for k in (2, 1, 3))
+    known, maint_s, down_s = block[0].tolist(), block[1].tolist(), block[2].tolist()
+    counted = [k - m for k, m in zip(known, maint_s, strict=True)]
+    return [
+        Day(d, None if c <= 1e-9 else round(100.0 * max(0.0, c - dn) / c, 2), dr, mr, ur)  # as `pct` does
+        for d, c, dn, dr, mr, ur in zip(dates, counted, down_s, down, maint, unreach, strict=True)
+    ]
 
 
 def period_totals(
@@ -257,5 +455,5 @@ def period_totals(
     """Known, maintenance, down and unreachable seconds of each `kind/id` over [start, end), to the hour."""
     meta = load_meta(conn)
     refs = [r for r in refs if r in meta]
-    accounts = hourly_accounts(conn, refs, start, end, meta)
+    accounts = hourly_accounts(conn, refs, start - LOOKBACK_S, end, meta)
     return {ref: accounts[ref].totals(coverage([(start, end)], accounts[ref].grid)) for ref in refs}

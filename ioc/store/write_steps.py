@@ -1,6 +1,7 @@
 """The write steps of one batch, in ONE transaction: samples (binary COPY; on a redelivery, a staging
 table and `ON CONFLICT DO NOTHING`), the plain back end's rollups of the rows actually inserted,
-entities' first/last seen, status changes, events, dead letters, and a NOTIFY on `ioc_committed`."""
+entities' first/last seen, status changes, events, dead letters, a NOTIFY on `ioc_committed`, and the
+(entity, day) pairs its late rows touched in `uptime_dirty` (ioc.store.uptime_marks)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from ioc.store.pending import PendingBatch
 from ioc.store.pg_binary import PG_EPOCH_S
 from ioc.store.prepared import Prepared
 from ioc.store.rollups import TABLES, rollup_params, upsert_sql
+from ioc.store.uptime_marks import LateMarks
 
 _NOTIFY_MAX_SERIES = 500  # NOTIFY payloads must stay under 8000 bytes
 
@@ -88,7 +90,7 @@ class Stored:
 
 
 def write_batch(conn: psycopg.Connection, batch: PendingBatch, prep: Prepared | None, *,
-                rollups: bool, staged: bool) -> WriteResult:  # fmt: skip
+                rollups: bool, staged: bool, marks: LateMarks | None = None) -> WriteResult:  # fmt: skip
     """Everything of `batch` in one transaction; `prep` its samples (None without samples)."""
     with conn.transaction():
         stored = insert_samples(conn, prep, staged) if prep is not None and prep.sid.shape[0] else Stored.empty()
@@ -98,6 +100,8 @@ def write_batch(conn: psycopg.Connection, batch: PendingBatch, prep: Prepared | 
         # new, go after the events in a statement of their own.
         inline = notify[0] if len(notify) == 1 and not batch.events else None
         upkeep(conn, stored, batch, rollups, inline)
+        if marks is not None:
+            marks.mark(conn, stored.sid, stored.ts_us, [*batch.statuses, *batch.retained_statuses])
         statuses = store_retained_statuses(conn, batch.retained_statuses) + store_statuses(conn, batch.statuses)
         events = store_events(conn, batch.events)
         store_dead_letters(conn, batch.rejections)

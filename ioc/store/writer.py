@@ -25,6 +25,7 @@ from ioc.store.pending import PendingBatch, SeriesTuple
 from ioc.store.pg_binary import PG_EPOCH_S, copy_payload, register_pg_arrays
 from ioc.store.prepared import Prepared, prepare_samples
 from ioc.store.series import SeriesRegistry
+from ioc.store.uptime_marks import LateMarks
 from ioc.store.write_steps import write_batch
 
 # What the writer's users import from here (bench/ingest.py: PG_EPOCH_S and copy_payload).
@@ -54,6 +55,7 @@ class BatchWriter:
         self._ahead_ok = True  # False after `prepare` failed to reach the store, until a write succeeds
         self._days: set[int] = set()
         self._backend: str | None = None
+        self._marks = LateMarks()
 
     def _default_connect(self) -> psycopg.Connection:
         return psycopg.connect(
@@ -122,6 +124,7 @@ class BatchWriter:
             raise Refused(exc) from exc
 
     def _after_error(self, conn: psycopg.Connection) -> None:
+        self._marks.forget()  # the transaction's marks were rolled back
         try:
             if not conn.closed:
                 conn.rollback()
@@ -146,7 +149,7 @@ class BatchWriter:
             prep = batch.prepared or self._prepare(self._series_ids(conn, batch.keys), batch)
             if self._backend == "postgres":
                 self._ensure_partitions(conn, prep.ts_us)
-        return write_batch(conn, batch, prep, rollups=self._backend == "postgres", staged=staged)
+        return write_batch(conn, batch, prep, rollups=self._backend == "postgres", staged=staged, marks=self._marks)
 
     # -- ahead of the transaction: series ids, partitions, arrays ---------------------------------
 

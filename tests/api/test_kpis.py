@@ -152,3 +152,47 @@ def test_increase_reads_a_drop_as_a_reset():
     assert deltas(values, previous=8.0).tolist() == [2.0, 2.0, 3.0, 1.0]
     edges = np.array([0.0, 20.0, 40.0])
     assert increase(np.array([0.0, 10.0, 20.0, 30.0]), values, edges).tolist() == [2.0, 4.0]
+
+
+def stored_refresh(store, now: float):
+    import psycopg
+
+    from ioc.store.uptime_daily import refresh_uptime_daily
+
+    with psycopg.connect(store.dsn, autocommit=True) as conn:
+        return refresh_uptime_daily(conn, "Asia/Ho_Chi_Minh", now, settle_s=0)
+
+
+def test_stored_daily_increases_give_the_same_kpis(store, published):
+    client, start = published
+    live = [get(client, store, start - 86400, start + 2 * 86400, step).json() for step in ("1d", "1h")]
+    result = stored_refresh(store, time.time())
+    assert result.kpi_days > 0
+    with store.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM uptime_dirty").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM kpi_daily").fetchone()[0] > 0
+    stored = [get(client, store, start - 86400, start + 2 * 86400, step).json() for step in ("1d", "1h")]
+    assert stored == live
+    assert stored[0]["kpis"] == HAND
+    assert get(client, store, start, start + 7200, "1h").json()["kpis"] == HAND
+
+
+def test_a_late_counter_sample_is_counted_after_the_days_were_stored(settings, store, published):
+    client, start = published
+    stored_refresh(store, time.time())
+    # One more reading at 09:10 of the same day, published late: 17 -> 20 received.
+    late = [{"ts": datetime.fromtimestamp(start + 4200, UTC).isoformat(), "metrics": {"dossiers_received_total": 20}}]
+    service = IngestService(settings)
+    service.start()
+    try:
+        assert service.source.wait_connected(10)
+        time.sleep(0.3)
+        publish(settings.mqtt_url, [(f"{P}/metrics/service/mot-cua", orjson.dumps(late))])
+        wait_for_samples(settings.database_url, 7 * (len(SERVICE) + len(KIOSK) + 1) + 1)
+    finally:
+        service.stop()
+    want = {**HAND, "dossiers_received": 30.0, "online_share_pct": round(100 * 16 / 30, 2)}
+    assert get(client, store, start, start + 7200, "2h").json()["kpis"] == want  # marked: counted live
+    stored_refresh(store, time.time())
+    assert get(client, store, start, start + 7200, "2h").json()["kpis"] == want
+    assert get(client, store, start - 86400, start + 86400, "1d").json()["kpis"] == want

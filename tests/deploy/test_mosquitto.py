@@ -19,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from tests.support import free_port
 
 DEPLOY = Path("deploy/mosquitto")
-USERS = {"ioc-service": "s3rvice", "kiosk/kiosk-pv-01": "pw-a", "kiosk/kiosk-pv-02": "pw-b"}
+USERS = {"ioc": "s3rvice", "kiosk/kiosk-pv-01": "pw-a", "kiosk/kiosk-pv-02": "pw-b"}
 
 
 def adapt(conf: str, workdir: Path, port: int) -> str:
@@ -45,7 +45,7 @@ def deploy_broker() -> Iterator[int]:
     for user, password in USERS.items():
         subprocess.run([passwd_tool, "-b", str(passwd), user, password], check=True)
     passwd.chmod(0o644)
-    shutil.copy(DEPLOY / "acl", tmp_path / "acl")
+    shutil.copy(DEPLOY / "acl.example", tmp_path / "acl")
     (tmp_path / "acl").chmod(0o644)
     port = free_port()
     conf = tmp_path / "mosquitto.conf"
@@ -96,7 +96,7 @@ def test_the_deploy_config_keeps_qos1_queues_large() -> None:
 
 def test_device_publishes_only_its_own_topics(deploy_broker: int) -> None:
     got: queue.Queue[tuple[str, bytes]] = queue.Queue()
-    service = client(deploy_broker, "ioc-service", USERS["ioc-service"], protocol=mqtt.MQTTv5)
+    service = client(deploy_broker, "ioc", USERS["ioc"], protocol=mqtt.MQTTv5)
     subscribed: queue.Queue[object] = queue.Queue()
     service.on_message = lambda c, u, m: got.put((m.topic, m.payload))
     service.on_subscribe = lambda c, u, mid, codes, p: subscribed.put(codes)

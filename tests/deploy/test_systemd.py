@@ -25,3 +25,21 @@ def test_units_verify(tmp_path: Path) -> None:
     assert {"ioc-api.service", "ioc-alerts.service", "ioc-migrate.service", "ioc.target"} <= set(names)
     result = subprocess.run([analyze, "verify", "--man=no", *names], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
+
+
+def _environment(unit: str) -> dict[str, str]:
+    text = (UNITS / unit).read_text()
+    return dict(
+        line.removeprefix("Environment=").split("=", 1) for line in text.splitlines() if line.startswith("Environment=")
+    )
+
+
+def test_the_api_asks_the_other_units_on_their_ports() -> None:
+    from urllib.parse import urlsplit
+
+    ports = {"alerts": int(_environment("ioc-alerts.service")["IOC_HTTP_PORT"]),
+             "ingest-1": int(_environment("ioc-ingest@.service")["IOC_HTTP_PORT"].replace("%i", "1"))}  # fmt: skip
+    api = _environment("ioc-api.service")
+    assert int(api["IOC_HTTP_PORT"]) not in ports.values()
+    peers = {urlsplit(u).fragment: urlsplit(u).port for u in api["IOC_PEER_URLS"].split(",")}
+    assert peers == ports

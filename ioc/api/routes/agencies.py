@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field
 
 from ioc.api.clock import NowDep
 from ioc.api.deps import ConnDep, Viewer
-from ioc.api.params import bad_parameter, parse_step, parse_time, rfc3339
+from ioc.api.errors import errors
+from ioc.api.params import STEP_PATTERN, bad_parameter, parse_step, parse_time, rfc3339
 from ioc.kpis import KPI_NAMES
 from ioc.store.health import kind_summary, services_health
 from ioc.store.kpis import agency_kpis
@@ -59,7 +60,7 @@ def list_agencies(principal: Viewer, conn: ConnDep) -> list[AgencyOut]:
     return [AgencyOut(id=i, name=n) for i, n in rows if principal.agency in (None, i)]
 
 
-@router.get("/agencies/{agency_id}/health", response_model=AgencyHealthOut)
+@router.get("/agencies/{agency_id}/health", response_model=AgencyHealthOut, responses=errors(404))
 def agency_health(principal: Viewer, conn: ConnDep, now: NowDep, agency_id: str) -> AgencyHealthOut:
     """The agency's service systems (status, uptime over 24 h to 90 d, 24 h p95), kiosks and links."""
     name = agency_name(conn, agency_id)
@@ -107,7 +108,7 @@ class KpisOut(BaseModel):
     series: list[KpiPointOut]
 
 
-@router.get("/agencies/{agency_id}/kpis", response_model=KpisOut, response_model_by_alias=True)
+@router.get("/agencies/{agency_id}/kpis", response_model=KpisOut, response_model_by_alias=True, responses=errors(404))
 def agency_kpis_route(
     principal: Viewer,
     conn: ConnDep,
@@ -117,7 +118,9 @@ def agency_kpis_route(
         str | None, Query(alias="from", description="RFC 3339 or Unix seconds; default 30 days ago")
     ] = None,
     to: Annotated[str | None, Query(description="RFC 3339 or Unix seconds; default now")] = None,
-    step: Annotated[str | None, Query(description="60s, 1h, 1d, ...; default 1d")] = None,
+    step: Annotated[
+        str | None, Query(description="60s, 1h, 1d, ...; default 1d", json_schema_extra={"pattern": STEP_PATTERN})
+    ] = None,
 ) -> KpisOut:
     """Decision 766 KPIs of the agency's services and kiosks from the increase of the standard counters."""
     name = agency_name(conn, agency_id)

@@ -7,10 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from psycopg.types.json import Jsonb
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ioc.api.deps import ConnDep, Operator, Viewer
-from ioc.api.params import bad_parameter, rfc3339
+from ioc.api.errors import errors
+from ioc.api.params import bad_parameter, rfc3339, word_list_pattern
 from ioc.auth import Principal
 
 router = APIRouter(tags=["alerts"])
@@ -44,6 +45,8 @@ class AlertOut(BaseModel):
 
 
 class AckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown key is a mistake, said so
+
     by: str | None = Field(None, max_length=200, description="Who acknowledges (default: the key's name)")
     comment: str = Field("", max_length=2000)
 
@@ -87,7 +90,13 @@ def _find(conn: ConnDep, principal: Principal, alert_id: int) -> tuple[Any, ...]
 def list_alerts(
     conn: ConnDep,
     principal: Viewer,
-    state: Annotated[str | None, Query(description="Comma-separated: pending, firing, resolved")] = None,
+    state: Annotated[
+        str | None,
+        Query(
+            description="Comma-separated: pending, firing, resolved",
+            json_schema_extra={"pattern": word_list_pattern(ALERT_STATES)},
+        ),
+    ] = None,
     kind: str | None = None,
     entity: str | None = None,
     site: str | None = None,
@@ -111,12 +120,12 @@ def list_alerts(
     return [_out(r) for r in rows]
 
 
-@router.get("/alerts/{alert_id}", response_model=AlertOut)
+@router.get("/alerts/{alert_id}", response_model=AlertOut, responses=errors(404))
 def get_alert(conn: ConnDep, principal: Viewer, alert_id: Annotated[int, Path(ge=1)]) -> AlertOut:
     return _out(_find(conn, principal, alert_id))
 
 
-@router.post("/alerts/{alert_id}/ack", response_model=AlertOut)
+@router.post("/alerts/{alert_id}/ack", response_model=AlertOut, responses=errors(400, 403, 404, 409))
 def ack_alert(conn: ConnDep, principal: Operator, alert_id: Annotated[int, Path(ge=1)], body: AckIn) -> AlertOut:
     """Acknowledge an open alert: it is not sent again until it resolves. Recorded in the audit log."""
     row = _find(conn, principal, alert_id)

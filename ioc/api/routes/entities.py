@@ -9,7 +9,16 @@ from pydantic import BaseModel
 
 from ioc.api.clock import NowDep
 from ioc.api.deps import ConnDep, Viewer
-from ioc.api.params import bad_parameter, label_filters, parse_step, parse_time, rfc3339
+from ioc.api.errors import errors
+from ioc.api.params import (
+    STEP_PATTERN,
+    bad_parameter,
+    label_filters,
+    parse_step,
+    parse_time,
+    rfc3339,
+    word_list_pattern,
+)
 from ioc.auth import Principal
 from ioc.model import ENTITY_ID_RE, METRIC_RE, STATUSES
 from ioc.store.queries import EntityStatus, TooManyPoints, entity_statuses, find_entity, query_series
@@ -84,7 +93,14 @@ def list_entities(
     kind: Annotated[KindParam | None, Query(description="kiosk, link or service")] = None,
     site: str | None = None,
     agency: str | None = None,
-    status_: Annotated[str | None, Query(alias="status", description="one or more statuses, comma-separated")] = None,
+    status_: Annotated[
+        str | None,
+        Query(
+            alias="status",
+            description="one or more statuses, comma-separated",
+            json_schema_extra={"pattern": word_list_pattern(STATUSES)},
+        ),
+    ] = None,
     assigned: Annotated[bool | None, Query(description="false lists only entities not in the inventory")] = None,
 ) -> list[EntityOut]:
     """Every entity with its status; a key bound to an agency sees only that agency's entities."""
@@ -104,7 +120,7 @@ def list_entities(
 EntityId = Annotated[str, Path(pattern=ENTITY_ID_RE.pattern, description="entity id")]
 
 
-@router.get("/entities/{kind}/{entity_id}", response_model=EntityOut)
+@router.get("/entities/{kind}/{entity_id}", response_model=EntityOut, responses=errors(404))
 def get_entity(principal: Viewer, conn: ConnDep, now: NowDep, kind: KindParam, entity_id: EntityId) -> EntityOut:
     for e in entity_statuses(conn, now):
         if e.row.kind == kind and e.row.id == entity_id and _visible(principal, e.row.agency):
@@ -112,7 +128,7 @@ def get_entity(principal: Viewer, conn: ConnDep, now: NowDep, kind: KindParam, e
     raise _not_found(kind, entity_id)
 
 
-@router.get("/entities/{kind}/{entity_id}/series/{metric}", response_model=SeriesResponse)
+@router.get("/entities/{kind}/{entity_id}/series/{metric}", response_model=SeriesResponse, responses=errors(404))
 def get_series(
     request: Request,
     principal: Viewer,
@@ -123,7 +139,10 @@ def get_series(
     metric: Annotated[str, Path(pattern=METRIC_RE.pattern, description="metric name")],
     from_: Annotated[str | None, Query(alias="from", description="RFC 3339 or Unix seconds; default 1 h ago")] = None,
     to: Annotated[str | None, Query(description="RFC 3339 or Unix seconds; default now")] = None,
-    step: Annotated[str | None, Query(description="average per bucket: 60, 60s, 5m, 1h")] = None,
+    step: Annotated[
+        str | None,
+        Query(description="average per bucket: 60, 60s, 5m, 1h", json_schema_extra={"pattern": STEP_PATTERN}),
+    ] = None,
 ) -> SeriesResponse:
     """Samples of one metric, every label set; `label.K=V` parameters filter by label."""
     end = parse_time(to, "to") if to is not None else now

@@ -10,15 +10,25 @@ from fastapi.concurrency import run_in_threadpool
 from psycopg.types.json import Jsonb
 
 from ioc.api.deps import Admin, ConnDep, Viewer
+from ioc.api.errors import errors
 from ioc.inventory import Inventory, InventoryError, load_inventory_from_store, parse_inventory, store_inventory
 
 router = APIRouter(tags=["inventory"])
 
 MAX_INVENTORY_BYTES = 10 * 1024 * 1024
+_SECTION = {"type": "array", "items": {"type": "object"}}
 _BODY_DOC = {
     "content": {
-        "application/yaml": {"schema": {"type": "string"}},
-        "application/json": {"schema": {"type": "object"}},
+        "application/yaml": {"schema": {"type": "string", "description": "the inventory file (contract section 3)"}},
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"agencies": _SECTION, "sites": _SECTION, "entities": _SECTION},
+                "additionalProperties": False,
+                "minProperties": 1,
+                "description": "the same document as JSON; an empty one is refused",
+            }
+        },
     },
     "required": True,
 }
@@ -55,7 +65,7 @@ def get_inventory(principal: Viewer, conn: ConnDep) -> dict[str, list[dict[str, 
     return doc
 
 
-@router.put("/inventory", openapi_extra={"requestBody": _BODY_DOC})
+@router.put("/inventory", openapi_extra={"requestBody": _BODY_DOC}, responses=errors(400, 403, 413))
 async def put_inventory(request: Request, principal: Admin, conn: ConnDep) -> dict[str, int]:
     """Replace the inventory with the YAML or JSON body; every problem is reported, naming entry and key."""
     body = await request.body()

@@ -9,11 +9,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from psycopg.types.json import Jsonb
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from ioc.api.clock import NowDep
 from ioc.api.deps import ConnDep, Operator, Viewer
-from ioc.api.params import bad_parameter, rfc3339
+from ioc.api.errors import errors
+from ioc.api.params import bad_parameter, rfc3339, word_list_pattern
 from ioc.auth import Principal
 from ioc.model import check_timezone
 
@@ -59,8 +60,18 @@ def _audit(conn: ConnDep, principal: Principal, action: str, target: str, detail
 # -- silences --------------------------------------------------------------------------------------
 
 
+# What _check_matchers accepts, for the OpenAPI schema.
+_MATCHERS_SCHEMA: dict[str, Any] = {
+    "minProperties": 1,
+    "propertyNames": {"pattern": _LABEL_RE.pattern},
+    "additionalProperties": {"type": "string", "minLength": 1},
+}
+
+
 class SilenceIn(BaseModel):
-    matchers: dict[str, str]
+    model_config = ConfigDict(extra="forbid")  # an unknown key is a mistake, said so
+
+    matchers: dict[str, str] = Field(json_schema_extra=_MATCHERS_SCHEMA)
     starts_at: AwareDatetime | None = Field(None, description="RFC 3339 with offset; default now")
     ends_at: AwareDatetime
     created_by: str | None = Field(None, max_length=200, description="Who asks (default: the key's name)")
@@ -97,7 +108,7 @@ def _silence_out(row: tuple[Any, ...], now: float) -> SilenceOut:
     )  # fmt: skip
 
 
-@router.post("/silences", response_model=SilenceOut, status_code=status.HTTP_201_CREATED)
+@router.post("/silences", response_model=SilenceOut, status_code=status.HTTP_201_CREATED, responses=errors(400, 403))
 def create_silence(conn: ConnDep, principal: Operator, now: NowDep, body: SilenceIn) -> SilenceOut:
     """Mute alerts whose labels match every matcher, from starts_at (default now) until ends_at."""
     _scope(principal, body.matchers)
@@ -127,7 +138,13 @@ def list_silences(
     conn: ConnDep,
     principal: Viewer,
     now: NowDep,
-    state: Annotated[str | None, Query(description="Comma-separated: active, pending, expired")] = None,
+    state: Annotated[
+        str | None,
+        Query(
+            description="Comma-separated: active, pending, expired",
+            json_schema_extra={"pattern": word_list_pattern(SILENCE_STATES)},
+        ),
+    ] = None,
 ) -> list[SilenceOut]:
     wanted = set(SILENCE_STATES[:2]) if state is None else {s.strip() for s in state.split(",") if s.strip()}
     unknown = sorted(wanted - set(SILENCE_STATES))
@@ -139,7 +156,7 @@ def list_silences(
     return [s for s in out if s.state in wanted]
 
 
-@router.delete("/silences/{silence_id}", response_model=SilenceOut)
+@router.delete("/silences/{silence_id}", response_model=SilenceOut, responses=errors(403, 404))
 def expire_silence(
     conn: ConnDep, principal: Operator, now: NowDep, silence_id: Annotated[int, Path(ge=1)]
 ) -> SilenceOut:
@@ -163,7 +180,9 @@ def expire_silence(
 class WindowIn(BaseModel):
     """Recurring (`weekdays`, `start_time`, `duration`, `timezone`) or one-off (`starts_at`, `ends_at`)."""
 
-    matchers: dict[str, str]
+    model_config = ConfigDict(extra="forbid")  # an unknown key is a mistake, said so
+
+    matchers: dict[str, str] = Field(json_schema_extra=_MATCHERS_SCHEMA)
     weekdays: list[int] | None = Field(None, description="ISO weekdays, 1 = Monday ... 7 = Sunday")
     start_time: time | None = Field(None, description="Local start time, HH:MM")
     duration: str | float | None = Field(None, description="How long: seconds, or 30m, 2h, 1d")
@@ -259,7 +278,9 @@ def _window_out(row: tuple[Any, ...]) -> WindowOut:
     )  # fmt: skip
 
 
-@router.post("/maintenance-windows", response_model=WindowOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/maintenance-windows", response_model=WindowOut, status_code=status.HTTP_201_CREATED, responses=errors(400, 403)
+)
 def create_window(conn: ConnDep, principal: Operator, body: WindowIn) -> WindowOut:
     """A recurring window (e.g. every Sunday 22:00 for 2h) or a one-off one (a time range, which may lie in
     the past: planned work recorded late); matching alerts send no message and uptime leaves it out."""
@@ -290,7 +311,7 @@ def list_windows(conn: ConnDep, principal: Viewer) -> list[WindowOut]:
     return [_window_out(r) for r in rows if _visible(principal, r[1])]
 
 
-@router.delete("/maintenance-windows/{window_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/maintenance-windows/{window_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(403, 404))
 def delete_window(conn: ConnDep, principal: Operator, window_id: Annotated[int, Path(ge=1)]) -> None:
     row = conn.execute(f"SELECT {_WINDOW_COLUMNS} FROM maintenance_windows WHERE id = %s", (window_id,)).fetchone()
     if row is None or not _visible(principal, row[1]):
