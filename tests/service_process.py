@@ -31,7 +31,9 @@ class ServiceProcess:
         self.base = f"http://127.0.0.1:{env['IOC_HTTP_PORT']}"
         self.proc: subprocess.Popen[str] | None = None
 
-    def start(self, timeout: float = 30.0) -> ServiceProcess:
+    def start(self, timeout: float = 90.0) -> ServiceProcess:
+        # Four interpreters import FastAPI, numpy and psycopg at once: on a loaded 2-core machine that alone
+        # has taken over 30 s.
         self.proc = subprocess.Popen(
             [*IOC, "run"], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
@@ -46,7 +48,8 @@ class ServiceProcess:
                 raise AssertionError(f"ioc run exited: {self.proc.stdout.read()}")  # type: ignore[union-attr]
             time.sleep(0.1)
         self.stop()
-        raise AssertionError("the service never became ready")
+        output = self.proc.stdout.read() if self.proc.stdout else ""
+        raise AssertionError(f"the service never became ready within {timeout:.0f} s; it said:\n{output[-3000:]}")
 
     def stop(self, timeout: float = 30.0) -> str:
         """SIGTERM, as a service manager stops it; returns what it printed. Fails if it does not stop."""
