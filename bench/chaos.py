@@ -59,6 +59,7 @@ class Outcome:
     skipped: str = ""
     notes: list[str] = field(default_factory=list)
     firing_after_s: float | None = None
+    closed_at: float | None = None
     resolved_after_s: float | None = None
 
 
@@ -173,14 +174,19 @@ class Suite:
         print(f"  incident page after {_s(out.firing_after_s)}; injecting the fault", flush=True)
         fault(out)
         self.wait_ready()
-        self.hold(5)
-        self.fleet.incident = False
-        closed = time.time()
-        page = self.receiver.wait(closed, INCIDENT_RULE, "resolved", 180)
-        out.resolved_after_s = page.received - closed if page else None
+        if self.fleet.incident:
+            self.hold(5)
+            self.close_incident(out)
+        assert out.closed_at is not None
+        page = self.receiver.wait(out.closed_at, INCIDENT_RULE, "resolved", 180)
+        out.resolved_after_s = page.received - out.closed_at if page else None
         print(f"  resolve page after {_s(out.resolved_after_s)}", flush=True)
         self.hold(10)  # a doubled page would come now
         out.t1 = time.time()
+
+    def close_incident(self, out: Outcome) -> None:
+        self.fleet.incident = False
+        out.closed_at = time.time()
 
     # --- the faults ------------------------------------------------------------------------------
     def broker_restart(self, out: Outcome) -> None:
@@ -216,7 +222,9 @@ class Suite:
 
     def clock_jump(self, out: Outcome) -> None:
         """The devices' clock steps 2 minutes ahead, then back (a kiosk whose NTP comes and goes)."""
-        self.fleet.clock_offset_s = 120.0
+        # A quarter second off the fleet's half-second ticks: no sample stamped ahead shares a `ts` with one
+        # sent later at that time (the store would rightly keep one of the two).
+        self.fleet.clock_offset_s = 120.25
         self.hold(20)
         self.fleet.clock_offset_s = 0.0
         self.hold(125)  # the window then holds every sample stamped ahead
@@ -230,14 +238,14 @@ class Suite:
             self.standby.proc.kill()
             out.notes.append(f"killed the standby process (it led), pid {self.standby.pid}")
             self.hold(1)
-            self.fleet.incident = False  # the resolve must come from the new leader
+            self.close_incident(out)  # the resolve must come from the new leader
             self.hold(20)
             self.standby = self.start_standby()
         else:
             pids = kill9(role_processes(self.run.pid, "alerts"))
             out.notes.append(f"killed the supervised alerts process, pid {pids}")
             self.hold(1)
-            self.fleet.incident = False
+            self.close_incident(out)
             self.hold(20)
         after = {name: metric_value(port, "ioc_alerts_leader") for name, port in ports.items()}
         out.notes.append(f"ioc_alerts_leader after: {after}")
@@ -264,7 +272,8 @@ class Suite:
             self.scenario(name, fault, skip)
             self.hold(3)
         self.fleet.incident = False
-        print("- settling: the store catches up ...", flush=True)
+        print("- settling: the fleet stops, the store catches up ...", flush=True)
+        self.fleet.pause()
         self.settle()
 
     def settle(self, timeout: float = 240) -> None:
@@ -322,6 +331,15 @@ class Suite:
             bad += lost + duplicated + doubled + missing + sum(others.values())
             for note in out.notes:
                 print(f"|   {note} |||||||||||")
+        t0, t1 = int(min(o.t0 for o in self.outcomes)), int(time.time()) + 1
+        acked = sum(n for sec, n in self.fleet.acked.items() if t0 <= sec < t1)
+        rows, distinct = self.stored_between(t0, t1)
+        with psycopg.connect(self.pg.tcp_dsn("ioc")) as conn:
+            dead = conn.execute("SELECT count(*) FROM dead_letters WHERE topic LIKE %s", ("%chaos-%",)).fetchone()
+        print(
+            f"| whole run | {sum(self.fleet.generated.values())} | {acked} | {distinct} | {rows - distinct} "
+            f"| {max(0, acked - distinct)} | | | | | dead letters: {dead[0] if dead else '?'} | |"
+        )
         print(f"\nfleet: {sum(self.fleet.generated.values())} samples generated, {self.fleet.resent} messages re-sent "
               f"after a reconnect or a lost acknowledgement, {self.fleet.unacked()} still unacknowledged")  # fmt: skip
         print("verdict:", "target met (0 lost, 0 duplicated, 0 doubled, missing or unexpected pages)" if bad == 0

@@ -211,9 +211,13 @@ class Fleet:
         for _, (topic, payload, ts_ms, _) in stale:
             self._send(topic, payload, ts_ms)
 
-    def stop(self) -> None:
+    def pause(self) -> None:
+        """No new samples; what is unacknowledged still goes again on resend_stale."""
         self._stop.set()
-        time.sleep(self.interval)
+        time.sleep(self.interval * 2)
+
+    def stop(self) -> None:
+        self.pause()
         self.client.disconnect()
         self.client.loop_stop()
 
