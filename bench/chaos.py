@@ -336,8 +336,9 @@ class Suite:
         rows, distinct = self.stored_between(t0, t1)
         with psycopg.connect(self.pg.tcp_dsn("ioc")) as conn:
             dead = conn.execute("SELECT count(*) FROM dead_letters WHERE topic LIKE %s", ("%chaos-%",)).fetchone()
+        generated = sum(n for sec, n in self.fleet.generated.items() if t0 <= sec < t1)
         print(
-            f"| whole run | {sum(self.fleet.generated.values())} | {acked} | {distinct} | {rows - distinct} "
+            f"| whole run | {generated} | {acked} | {distinct} | {rows - distinct} "
             f"| {max(0, acked - distinct)} | | | | | dead letters: {dead[0] if dead else '?'} | |"
         )
         print(f"\nfleet: {sum(self.fleet.generated.values())} samples generated, {self.fleet.resent} messages re-sent "
