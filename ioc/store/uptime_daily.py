@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import psycopg
 
+from ioc.store.uptime_history import bucket_grid, load_histories, load_meta
 from ioc.store.uptime_marks import SETTLE_S, closed_before
 from ioc.store.uptime_stored import HOUR, MINUTE, local_midnight, split_refs, utc_day_start
 
@@ -78,8 +79,6 @@ def compute_days(
     conn: psycopg.Connection, refs: Sequence[str], first: date, last: date, timezone: str
 ) -> dict[tuple[str, date], tuple[float, np.ndarray]]:
     """(ref, day) -> (first bucket start, 4 x n seconds per hour bucket) for the days `first`..`last`."""
-    from ioc.store.uptime import HOUR as H
-    from ioc.store.uptime import _grid, load_histories, load_meta
     from ioc.uptime import account
 
     zone = ZoneInfo(timezone)
@@ -88,7 +87,7 @@ def compute_days(
     meta = load_meta(conn)
     refs = [r for r in refs if r in meta]
     end = bounds[-1]
-    grid = _grid(bounds[0] - LOOKBACK_S, end, H)
+    grid = bucket_grid(bounds[0] - LOOKBACK_S, end, HOUR)
     accounts = account(load_histories(conn, refs, meta, grid, end), grid, end)
     starts = grid.starts()
     out: dict[tuple[str, date], tuple[float, np.ndarray]] = {}
@@ -108,13 +107,11 @@ def compute_days(
 
 def compute_hours(conn: psycopg.Connection, refs: Sequence[str], first: float, end: float) -> dict[str, np.ndarray]:
     """ref -> 4 x minutes of [first, end) (whole hours) on a minute grid from `MINUTE_LOOKBACK_S` before."""
-    from ioc.store.uptime import MINUTE as M
-    from ioc.store.uptime import _grid, load_histories, load_meta
     from ioc.uptime import account
 
     meta = load_meta(conn)
     refs = [r for r in refs if r in meta]
-    grid = _grid(first - MINUTE_LOOKBACK_S, end, M)
+    grid = bucket_grid(first - MINUTE_LOOKBACK_S, end, MINUTE)
     accounts = account(load_histories(conn, refs, meta, grid, end), grid, end)
     inside = grid.starts() >= first
     zero = np.zeros((4, int(inside.sum())))
@@ -152,8 +149,6 @@ def refresh_uptime_daily(
     """Compute the closed days and hours not computed yet, and the marked ones (marks at least `settle_s`
     old); `conn` in autocommit. Past `budget_s` of work no further chunk is begun, the marks stay for the
     next run (what was computed is kept)."""
-    from ioc.store.uptime import load_meta
-
     zone = ZoneInfo(timezone)
     last = last_closed_day(now, zone)
     first = last - timedelta(days=HORIZON_DAYS - 1)
