@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ioc import account_commands, health_check, ingest_commands
+from ioc import account_commands, health_check, ingest_commands, probe_commands
 from ioc.devices.command import devices_app
 from ioc.settings import Settings, SettingsError, load_settings
 
@@ -17,7 +17,6 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="IOC monitori
 inventory_app = typer.Typer(no_args_is_help=True, help="Load and check the inventory (contract section 3)")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys (contract section 4)")
 rules_app = typer.Typer(no_args_is_help=True, help="Alert rules")
-probe_app = typer.Typer(no_args_is_help=True, help="Probes that measure and publish per the contract")
 dashboards_app = typer.Typer(no_args_is_help=True, help="Grafana dashboards as code")
 routes_app = typer.Typer(no_args_is_help=True, help="Alert routing and receivers (contract section 8)")
 notify_app = typer.Typer(no_args_is_help=True, help="Try the receivers (contract section 8)")
@@ -26,7 +25,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(account_commands.users_app, name="users")
 account_commands.add_key_commands(keys_app)
 app.add_typer(rules_app, name="rules")
-app.add_typer(probe_app, name="probe")
+app.add_typer(probe_commands.probe_app, name="probe")
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(routes_app, name="routes")
 app.add_typer(notify_app, name="notify")
@@ -210,73 +209,6 @@ def notify_test(
         typer.echo(line, err=not ok)
     if not ok:
         raise typer.Exit(1)
-
-
-def _probe(
-    kinds: list[str], inventory: Path, entity: list[str] | None, interval: float | None, once: bool, dry_run: bool
-) -> None:
-    from collectors.probes.command import ProbeCommandError, run_probes
-    from ioc.inventory import InventoryError, read_inventory
-
-    settings = settings_or_exit()
-    try:
-        inv = read_inventory(inventory)
-    except InventoryError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
-    try:
-        count = run_probes(
-            settings, inv, kinds, only=set(entity) if entity else None, interval_s=interval, once=once,
-            dry_run=dry_run, echo=typer.echo,
-        )  # fmt: skip
-    except ProbeCommandError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    if not dry_run:
-        typer.echo(f"published {count} probe results", err=True)
-
-
-_ProbeInventory = Annotated[Path, typer.Option(help="Inventory file whose entities say what to probe")]
-_ProbeEntity = Annotated[list[str] | None, typer.Option(help="Probe only these entity ids (repeatable)")]
-_ProbeInterval = Annotated[float | None, typer.Option(help="Seconds between rounds (default: interval_s)")]
-_ProbeOnce = Annotated[bool, typer.Option(help="One round, then exit")]
-_ProbeDryRun = Annotated[bool, typer.Option(help="Print one round as JSON instead of publishing")]
-
-
-@probe_app.command("http")
-def probe_http(
-    inventory: _ProbeInventory, entity: _ProbeEntity = None, interval: _ProbeInterval = None,
-    once: _ProbeOnce = False, dry_run: _ProbeDryRun = False,
-) -> None:  # fmt: skip
-    """Probe service systems (entities with a url): up, response_ms, http_status, tls_days_left."""
-    _probe(["http"], inventory, entity, interval, once, dry_run)
-
-
-@probe_app.command("link")
-def probe_link(
-    inventory: _ProbeInventory, entity: _ProbeEntity = None, interval: _ProbeInterval = None,
-    once: _ProbeOnce = False, dry_run: _ProbeDryRun = False,
-) -> None:  # fmt: skip
-    """Probe links (entities with a target): rtt_ms, jitter_ms, loss_pct, up; ICMP where permitted, else TCP."""
-    _probe(["link"], inventory, entity, interval, once, dry_run)
-
-
-@probe_app.command("kiosk")
-def probe_kiosk(
-    inventory: _ProbeInventory, entity: Annotated[list[str], typer.Option(help="This kiosk's entity id")],
-    interval: _ProbeInterval = None, once: _ProbeOnce = False, dry_run: _ProbeDryRun = False,
-) -> None:  # fmt: skip
-    """Run on a kiosk: its cpu_pct, mem_pct, disk_free_pct and temp_c (where the OS exposes it)."""
-    _probe(["kiosk"], inventory, entity, interval, once, dry_run)
-
-
-@probe_app.command("all")
-def probe_all(
-    inventory: _ProbeInventory, entity: _ProbeEntity = None, interval: _ProbeInterval = None,
-    once: _ProbeOnce = False, dry_run: _ProbeDryRun = False,
-) -> None:  # fmt: skip
-    """Probe services and links of the inventory (and kiosks named with --entity)."""
-    _probe(["http", "link", "kiosk"], inventory, entity, interval, once, dry_run)
 
 
 @app.command()
