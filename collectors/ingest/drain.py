@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from collectors.ingest.leaving import leave_subscription
 from collectors.ingest.service import IngestService
 from ioc.settings import Settings
 from ioc.store import members
@@ -80,7 +81,7 @@ def drain_member(
         closed = False
         try:
             if service.source.wait_connected(connect_timeout_s):
-                closed = service.leave(quiet_s=quiet_s, stall_s=stall_s, cancel=cancel)
+                closed = leave_subscription(service, quiet_s=quiet_s, stall_s=stall_s, cancel=cancel)
             else:
                 log.error("could not connect to the MQTT broker to drain %r", client_id)
         finally:

@@ -27,6 +27,7 @@ import psycopg
 from prometheus_client import CollectorRegistry
 
 from collectors.ingest.drain import MemberBusy, drain_member
+from collectors.ingest.leaving import leave_subscription
 from collectors.ingest.service import IngestService
 from ioc.settings import Settings
 from ioc.store import members
@@ -127,7 +128,7 @@ class IngestMember:
         except psycopg.Error as exc:
             log.warning("store unreachable when stopping (%s): keeping the session", exc)
         if leave:
-            self.left = self.ingest.leave(deadline_s=LEAVE_DEADLINE_S)
+            self.left = leave_subscription(self.ingest, deadline_s=LEAVE_DEADLINE_S)
         else:
             self.ingest.stop()
             self.left = False

@@ -8,6 +8,7 @@ The queue is bounded in messages (IOC_QUEUE_MAX_MESSAGES) AND in samples (two ba
 further ahead gains nothing, and a network thread busy decoding a backlog holds the GIL the committer
 needs after each store round trip. While the store is away, batches go to the
 local spool (durable, so acknowledged) and are replayed in order, before newer ones, when it returns.
+Leaving the shared subscription for good is `collectors.ingest.leaving`.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class IngestService:
         self.listeners = list(listeners)
         self.writer = writer or BatchWriter(settings.database_url)
         self._clock = clock
-        self._sleep = sleep
+        self.sleep = sleep  # between retries (and while leaving)
         self._queue: queue.Queue[tuple[Decoded, Delivery | None]] = queue.Queue(settings.queue_max_messages)
         # Queued samples = _samples_in (written by paho's thread only) - _samples_out (by the batching
         # thread only): no lock per message; the Condition only when paho's thread must wait for room.
@@ -115,79 +116,24 @@ class IngestService:
 
     def stop(self) -> None:
         """Stop taking messages, write and acknowledge what is queued, then disconnect."""
+        self.finish()
+        self.source.stop()
+        self.writer.close()
+
+    def finish(self) -> None:
+        """Stop taking messages and wait until what is queued is written and acknowledged (or given up at
+        stop); the MQTT session and the writer stay open (`stop`, or
+        `collectors.ingest.leaving.leave_subscription`, close them)."""
         self._closing.set()
         if self._thread is not None:
             self._thread.join()
         if self._committer is not None:
             self._committer.join()
-        self.source.stop()
-        self.writer.close()
 
     @property
     def backlog(self) -> int:
         """Messages received and not yet acknowledged (queued, batched, being written)."""
         return max(self.source.pending, 0)
-
-    def leave(
-        self,
-        *,
-        quiet_s: float = 1.0,
-        stall_s: float = 30.0,
-        deadline_s: float | None = None,
-        cancel: threading.Event | None = None,
-    ) -> bool:
-        """Stop for good: leave the shared subscription, store and acknowledge everything the session
-        holds, then end the session so the broker routes nothing more to it. True when the session was
-        ended; False (the session kept, nothing lost, stopped as by stop()) when the broker did not
-        confirm the unsubscribe, or messages stayed unacknowledged for stall_s (store away) or past
-        deadline_s, or when `cancel` is set. Done means: every received message was acknowledged, and for
-        quiet_s since the UNSUBACK, the last receipt and the last ack, nothing arrived."""
-        started = time.monotonic()
-        deadline = None if deadline_s is None else started + deadline_s
-        source = self.source
-        if not source.unsubscribe(timeout=min(stall_s, deadline_s or stall_s)):
-            log.error("the broker did not confirm leaving the shared subscription; keeping the session")
-            self.stop()
-            return False
-        unsubscribed_at = time.monotonic()
-        last_acked, progress_at = source.acked, unsubscribed_at
-        while True:
-            now = time.monotonic()
-            if source.acked != last_acked or source.pending == 0:
-                last_acked, progress_at = source.acked, now
-            if not source.connected:
-                progress_at = min(progress_at, now)  # reconnecting: paho restores the session, drain goes on
-            # Quiet since the last receipt AND the last ack: an ack frees room in the broker's in-flight window,
-            # and what it had queued behind it is on its way.
-            last_activity = max(source.last_received, source.last_acked, unsubscribed_at)
-            if source.pending == 0 and source.connected and now - last_activity >= quiet_s:
-                break
-            cancelled = cancel is not None and cancel.is_set()
-            if cancelled or now - progress_at > stall_s or (deadline is not None and now > deadline):
-                log.error(
-                    "%d messages still unacknowledged after %.1f s; keeping the session (a later drain "
-                    "takes them)", source.pending, now - started,
-                )  # fmt: skip
-                self.stop()
-                return False
-            self._sleep(0.05)
-        self._closing.set()
-        if self._thread is not None:
-            self._thread.join()
-        if self._committer is not None:
-            self._committer.join()
-        if source.pending:  # arrived after all: ending the session would delete it unacknowledged
-            log.error("%d messages arrived while leaving; keeping the session", source.pending)
-            source.stop()
-            self.writer.close()
-            return False
-        source.stop(end_session=True)
-        self.writer.close()
-        log.info(
-            "left the shared subscription and ended session %r: %d messages acknowledged in %.1f s",
-            self.settings.mqtt_client_id, source.acked, time.monotonic() - started,
-        )  # fmt: skip
-        return True
 
     # -- paho's thread: decode and enqueue ------------------------------------------------------
 
@@ -352,7 +298,7 @@ class IngestService:
                     len(deliveries),
                 )
                 return
-            self._sleep(self.settings.db_retry_max_s)
+            self.sleep(self.settings.db_retry_max_s)
         for delivery in deliveries:
             self.source.ack(delivery)
 
@@ -370,7 +316,7 @@ class IngestService:
                     return None
                 self.metrics.db_retries.inc()
                 log.info("temporary store error (%s); retrying in %.1f s", exc, delay)
-                self._sleep(delay)
+                self.sleep(delay)
                 delay = min(delay * 2, self.settings.db_retry_max_s)
         return None
 
