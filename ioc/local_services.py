@@ -234,12 +234,17 @@ class LocalPostgres:
             pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
             raise LocalServiceError(f"initdb failed in {self.data_dir}:\n{result.stderr.decode(errors='replace')}")
+        self._write_hba()
+        return True
+
+    def _write_hba(self) -> None:
+        """Trust on the cluster's own socket; over TCP on loopback every role by its password (the tests'
+        read-only Grafana role too). Rewritten at each start, so a cluster made by an older version follows."""
         hba = ["# Written by ioc.local_services: trust on the cluster's own socket (directory mode 0700)."]
         hba.append("local all all trust")
         if self.tcp_password is not None:
-            hba.append("host all postgres 127.0.0.1/32 scram-sha-256")
+            hba.append("host all all 127.0.0.1/32 scram-sha-256")
         _write(self.data_dir / "pg_hba.conf", "\n".join(hba) + "\n", self.account)
-        return True
 
     def _options(self) -> list[str]:
         settings = {
@@ -268,7 +273,8 @@ class LocalPostgres:
         process die without stopping it. Detached (pg_ctl), it outlives this process (for the test
         cluster) and `stop_detached` ends it.
         """
-        self.initialise()
+        if not self.initialise():
+            self._write_hba()
         options = self._options()  # finds the binaries first
         if detach:
             # pg_ctl waits for the server to accept connections and leaves it running on its own.
