@@ -183,10 +183,11 @@ class AlertService:
             if self.leadership is not None:
                 self.leadership.fence(conn, epoch)  # what the old leader committed is all in from here
             inventory = load_inventory_from_store(conn)
-            # Status changes said after the newest the store had are new, even when said before now: a Last
-            # Will the ingest spooled while the store was away, replayed after this takeover, pages at once.
+            # Status changes said after the newest the store had are new (with none yet, every one is), even
+            # when said before now: a Last Will the ingest spooled while the store was away, replayed after
+            # this takeover, pages at once.
             said = store.last_status_at(conn)
-            self.listener.last_status_ts = now if said is None else min(said, now)
+            self.listener.last_status_ts = 0.0 if said is None else min(said, now)
             engine = Engine(
                 self._rules,
                 inventory,
