@@ -85,6 +85,7 @@ class AlertService:
         registry: CollectorRegistry,
         in_process: bool = True,
         clock: Callable[[], float] = time.time,
+        wall: Callable[[], float] = time.monotonic,
         notifiers: list[Notifier] | None = None,
         delivery: Delivery | None = None,
         rules: list[Rule] | None = None,
@@ -96,6 +97,7 @@ class AlertService:
         self.pool = pool
         self.in_process = in_process
         self.clock = clock
+        self.wall = wall  # real time passing, for blind times (the clock may be a simulated one)
         self.metrics = AlertMetrics(registry)
         self.rules = rules
         if delivery is None:
@@ -137,8 +139,8 @@ class AlertService:
         self.kpi = KpiCheck(settings.kpi_targets, language=settings.language)
         self._rules: list[Rule] = []
         self._blind = False  # the listener heard the store again after losing it: the next round resumes
-        # When the last round that reached the store ended: rounds failing (the store away) or not run (the
-        # process paused) for longer than BLIND_GAP_S are a blind time too.
+        # When (`wall`) the last round that reached the store ended: rounds failing (the store away) or not
+        # run (the process paused) for longer than BLIND_GAP_S are a blind time too.
         self._last_round: float | None = None
 
     # -- life cycle --------------------------------------------------------------------------------
@@ -407,7 +409,7 @@ class AlertService:
             if self._in_flight is not None and now >= self._in_flight[0]:
                 late = self.state.take_outbox(conn, self._in_flight[1])  # the old leader did not finish them
                 self._in_flight = None
-        self._last_round = self.clock()
+        self._last_round = self.wall()
         for worker, outbox_id, message in queued:
             worker.queue.put((outbox_id, message))
         self._queue_unsent(late)
@@ -424,15 +426,14 @@ class AlertService:
     def _sight(self, engine: Engine) -> None:
         """This round sees the store: if alerting was blind before it (the listener lost the store, or no
         round reached it for longer than BLIND_GAP_S), the entities' silence counts again from now."""
-        now = self.clock()
         gap = max(BLIND_GAP_S, 3 * self.settings.alert_tick_s)
-        late = self._last_round is not None and now - self._last_round > gap
+        late = self._last_round is not None and self.wall() - self._last_round > gap
         if self._blind or late:
             log.warning(
                 "alerting: sees the store again after %s; every entity's heartbeat counts from now",
                 "no round for a while" if late and not self._blind else "the listener lost it",
             )
-            engine.resume(now)
+            engine.resume(self.clock())
             self._blind = False
 
     def _sent(self, outbox_id: int) -> None:

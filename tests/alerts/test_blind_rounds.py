@@ -34,7 +34,7 @@ def make_service(dsn: str, pool: object, receiver: Receiver, tmp_path: Path, clo
         alert_topology_hold_s=0.0,
     )
     rules = [r for r in load_rules(settings.rules_dir) if r.name == "kiosk_down"]
-    service = AlertService(settings, pool=pool, registry=CollectorRegistry(), rules=rules, clock=clock)
+    service = AlertService(settings, pool=pool, registry=CollectorRegistry(), rules=rules, clock=clock, wall=clock)
     service._rules = rules
     service._take_over()  # what start() does, without the threads: rounds are driven by the test
     return service
