@@ -177,6 +177,10 @@ class Engine:
     def _rule(self, name: str) -> Rule | None:
         return next((r for r in self.rules if r.name == name), None)
 
+    def resume(self, now: float) -> None:
+        """Alerting sees the store again after a blind time: silence counts from `now` (`Liveness`)."""
+        self._liveness.resume(now)
+
     @property
     def down_refs(self) -> set[str]:
         return set(self._down)
@@ -206,7 +210,7 @@ class Engine:
             batch = group(series_ids, ts, values, self._series, match)
             if batch is not None:
                 self._judge_series(batch, now, changed)
-        self._judge_down(self._liveness.heard(seen, statuses), now, changed)
+        self._judge_down(self._liveness.heard(seen, statuses, now), now, changed)
         self._topology(down_before, changed)
         self._inhibition(changed)
         self._extend_holds(now)

@@ -87,8 +87,9 @@ class LastSeen:
             self.last_seen[slot] = max(known or at, at)
         return slot
 
-    def suspects(self, slots: np.ndarray, heartbeats: np.ndarray, now: float) -> np.ndarray:
-        """Which entities may be down now: silent past their heartbeat, never seen, or with an `offline`
-        on record. `detectors.heartbeat.liveness` has the last word on each; the others are up."""
-        silent = ~(now - self.last_seen[slots] <= heartbeats)
+    def suspects(self, slots: np.ndarray, heartbeats: np.ndarray, now: float, sight: float) -> np.ndarray:
+        """Which entities may be down now: silent past their heartbeat (counted from `sight` at the earliest,
+        see `Liveness.resume`), never seen, or with an `offline` on record. `detectors.heartbeat.liveness`
+        has the last word on each; the others are up."""
+        silent = ~(now - np.fmax(self.last_seen[slots], sight) <= heartbeats)
         return silent | ~np.isnan(self.offline_at[slots])

@@ -30,14 +30,16 @@ class EntityPairs:
             self.columns = np.vstack((self.columns, np.full((more, self.columns.shape[1]), -1, dtype=np.intp)))
             self.matched = np.concatenate((self.matched, np.zeros(more, dtype=bool)))
 
-    def candidates(self, slots: np.ndarray, pairs: Pairs, seen: LastSeen, now: float) -> tuple[np.ndarray, np.ndarray]:
+    def candidates(
+        self, slots: np.ndarray, pairs: Pairs, seen: LastSeen, now: float, sight: float
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Of these entities' pairs, (pair, entity slot) of those that may be down or have an alert open,
         in entity order then rule order. The others are up with nothing open: nothing to do."""
         columns = self.columns[slots]
         row, column = np.nonzero(columns >= 0)
         pair = columns[row, column]
         entity = slots[row]
-        hit = seen.suspects(entity, pairs.heartbeat[pair], now) | pairs.open[pair]
+        hit = seen.suspects(entity, pairs.heartbeat[pair], now, sight) | pairs.open[pair]
         return pair[hit], entity[hit]
 
 
@@ -45,14 +47,43 @@ def _none(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
 
 
+# How long after alerting regains sight the store may still be taking in what was sent while it was
+# blind (the ingest's spool replay): at most this long does such a backlog keep the silence clocks back.
+CATCH_UP_MAX_S = 600.0
+
+
 class Liveness:
-    """What each entity last showed of life, and the conditions of the `down` rules matched to it."""
+    """What each entity last showed of life, and the conditions of the `down` rules matched to it.
+
+    Alerting's own blindness is not the entities' silence: from `sight` (when this engine was built, or
+    last regained sight of the store: `resume`) every entity gets a full heartbeat before its silence may
+    open a `down` alert, and while the batches that come in still hold only samples taken before that
+    moment (the ingest replaying its spool, ahead of the live data), `sight` moves on with each. An
+    `offline` still counts at once, and an alert already open goes on by what the entity really sent."""
 
     def __init__(self, rules: list[DownRule], start: float) -> None:
         self.rules, self.start = rules, start
         self.seen = LastSeen()
         self.pairs = EntityPairs(len(rules))
         self._entities: Mapping[EntityKey, Entity] = {}
+        self.sight = start  # silence counts from here at the earliest
+        self._resumed: float | None = start  # catching up with what the store took in meanwhile, since then
+
+    def resume(self, now: float) -> None:
+        """Alerting sees the store again after being blind to it (a lost connection, a failed or late
+        round): every entity's silence clock restarts from `now`."""
+        self.sight = max(self.sight, now)
+        self._resumed = now
+
+    def _catch_up(self, seen: dict[EntityKey, float] | None, now: float) -> None:
+        """A batch that holds only samples taken before sight was regained is the backlog of the blind
+        time (the spool replayed ahead of the live data): the present is not in sight yet."""
+        if self._resumed is None or not seen:
+            return
+        if max(seen.values()) >= self._resumed or now - self._resumed > CATCH_UP_MAX_S:
+            self._resumed = None  # live data: caught up
+        else:
+            self.sight = max(self.sight, now)
 
     def set_inventory(self, entities: Mapping[EntityKey, Entity]) -> None:
         """Match every entity again (labels and heartbeats come from the inventory); watch the new ones
@@ -68,9 +99,10 @@ class Liveness:
             if (kind, entity_id) in self._entities or last_seen is not None:
                 self.seen.set((kind, entity_id), last_seen if last_seen is not None else self.start, offline_at)
 
-    def heard(self, seen: dict[EntityKey, float] | None, statuses: Iterable[StatusUpdate]) -> np.ndarray:
-        """Take in a batch's newest sample per entity and its statuses; returns the entities' slots,
-        each once, in the order first heard of."""
+    def heard(self, seen: dict[EntityKey, float] | None, statuses: Iterable[StatusUpdate], now: float) -> np.ndarray:
+        """Take in a batch's newest sample per entity and its statuses (arrived `now`); returns the
+        entities' slots, each once, in the order first heard of."""
+        self._catch_up(seen, now)
         touched = self.seen.saw(seen) if seen else np.empty(0, dtype=np.intp)
         told = [self.seen.status((s.kind, s.entity), s.status, s.ts) for s in statuses]
         if told:
@@ -106,16 +138,17 @@ class Liveness:
         if fresh.any():
             for slot in slots[fresh].tolist():
                 match(slot)
-        found, entities = self.pairs.candidates(slots, pairs, self.seen, now)
+        found, entities = self.pairs.candidates(slots, pairs, self.seen, now, self.sight)
         for p, slot in zip(found.tolist(), entities.tolist(), strict=True):
             pair = pairs.items[p]
+            open_alert = alerts.get(pair.fingerprint)
             state = liveness(
                 now=now,
                 last_seen=_none(self.seen.last_seen[slot]),
                 offline_at=_none(self.seen.offline_at[slot]),
                 heartbeat=float(pairs.heartbeat[p]),
+                sight=self.sight if open_alert is None else None,  # blindness is no evidence of life either
             )
-            open_alert = alerts.get(pair.fingerprint)
             if state.down:
                 since = state.since if state.since is not None else now
                 kept = open_alert.cond.since if open_alert is not None else None

@@ -57,16 +57,23 @@ class CommittedListener:
         deliver: Callable[[CommittedBatch], None],
         stopping: threading.Event,
         wanted: Callable[[], bool] = lambda: True,
+        regained: Callable[[], None] = lambda: None,
     ):
         self.settings, self.series, self.deliver, self.stopping = settings, series, deliver, stopping
         self.wanted = wanted  # False on a standby: the store has it all when it comes to lead
+        self.regained = regained  # listening again after a loss: what was committed meanwhile went unseen
         self.last_status_ts = 0.0  # status changes after this are new
 
     def run(self) -> None:
+        lost = False
         while not self.stopping.is_set():
             try:
                 with connect(self.settings.database_url, autocommit=True, application_name="ioc-alerts") as conn:
                     conn.execute(f"LISTEN {COMMITTED_CHANNEL}")
+                    if lost:
+                        log.info("alert listener: listening again; silence counts from now")
+                        self.regained()
+                        lost = False
                     while not self.stopping.is_set():
                         # The generator holds the connection: take the payloads out before querying.
                         payloads = [orjson.loads(n.payload) for n in conn.notifies(timeout=0.5, stop_after=1)]
@@ -75,7 +82,9 @@ class CommittedListener:
                         for payload in payloads:
                             self.deliver(self.fetch(conn, payload))
             except psycopg.Error as exc:
-                log.warning("alert listener lost the store (%s); reconnecting", exc)
+                if not lost:
+                    log.warning("alert listener lost the store (%s); reconnecting", exc)
+                lost = True
                 self.stopping.wait(1.0)
 
     def fetch(self, conn: psycopg.Connection, payload: dict[str, object]) -> CommittedBatch:

@@ -54,6 +54,9 @@ log = logging.getLogger("ioc.alerts")
 
 INVENTORY_REFRESH_S = 30.0
 ALERTMANAGER_RESEND_S = 60.0
+# Longer than this between two rounds (the process paused, the store away) and alerting was blind: the
+# entities' silence counts again from the round that sees (alerts/liveness.py). At least 3 ticks.
+BLIND_GAP_S = 10.0
 # A message the previous leader had taken out to send when it lost the lead: sent again only if still in
 # the outbox this long after the takeover (the old leader's attempt in progress ends well within it).
 IN_FLIGHT_GRACE_S = 10.0
@@ -83,6 +86,7 @@ class AlertService:
         registry: CollectorRegistry,
         in_process: bool = True,
         clock: Callable[[], float] = time.time,
+        wall: Callable[[], float] = time.monotonic,
         notifiers: list[Notifier] | None = None,
         delivery: Delivery | None = None,
         rules: list[Rule] | None = None,
@@ -94,6 +98,7 @@ class AlertService:
         self.pool = pool
         self.in_process = in_process
         self.clock = clock
+        self.wall = wall  # real time passing, for blind times (the clock may be a simulated one)
         self.metrics = AlertMetrics(registry)
         self.rules = rules
         if delivery is None:
@@ -119,6 +124,7 @@ class AlertService:
         self.listener = CommittedListener(
             settings, self.series, self.on_committed, self._stopping,
             wanted=lambda: self.leadership is None or self.leadership.is_leader(),
+            regained=self._regained,
         )  # fmt: skip
         self.deliverer = Deliverer(
             delivery.receivers, self.metrics, self._stopping, retry_base_s, self._sent, self.leadership
@@ -133,6 +139,10 @@ class AlertService:
         self.in_flight_grace_s = IN_FLIGHT_GRACE_S
         self.kpi = KpiCheck(settings.kpi_targets, language=settings.language, min_count=settings.kpi_min_count)
         self._rules: list[Rule] = []
+        self._blind = False  # the listener heard the store again after losing it: the next round resumes
+        # When (`wall`) the last round that reached the store ended: rounds failing (the store away) or not
+        # run (the process paused) for longer than BLIND_GAP_S are a blind time too.
+        self._last_round: float | None = None
 
     # -- life cycle --------------------------------------------------------------------------------
 
@@ -168,7 +178,6 @@ class AlertService:
         epoch = self.leadership.epoch if self.leadership is not None else None
         started = time.perf_counter()
         now = self.clock()
-        self.listener.last_status_ts = now
         self.dispatcher = Dispatcher(self.delivery.tree, Muter(self.delivery.intervals))
         self.state = DeliveryState()
         self.kpi = KpiCheck(
@@ -179,6 +188,11 @@ class AlertService:
             if self.leadership is not None:
                 self.leadership.fence(conn, epoch)  # what the old leader committed is all in from here
             inventory = load_inventory_from_store(conn)
+            # Status changes said after the newest the store had are new (with none yet, every one is), even
+            # when said before now: a Last Will the ingest spooled while the store was away, replayed after
+            # this takeover, pages at once.
+            said = store.last_status_at(conn)
+            self.listener.last_status_ts = 0.0 if said is None else min(said, now)
             engine = Engine(
                 self._rules,
                 inventory,
@@ -206,8 +220,9 @@ class AlertService:
             unsent = self.state.take_outbox(conn)
             prime_windows(conn, engine, self.series, now)
         self.deliverer.drain()  # what this process had queued under an earlier lead is in `unsent` again
-        self.engine, self._epoch = engine, epoch
+        self.engine, self._epoch = engine, epoch  # built at `now`: silence counts from then (Liveness)
         self._inventory_at = now
+        self._blind, self._last_round = False, None
         in_flight = [u.outbox_id for u in unsent if u.sending_epoch is not None]
         if in_flight:
             self._in_flight = (now + self.in_flight_grace_s, in_flight)
@@ -339,6 +354,7 @@ class AlertService:
         with self.pool.connection() as conn:
             if self.leadership is not None:
                 self.leadership.fence(conn, self._epoch)  # a fenced-off old leader writes and sends nothing
+            self._sight(engine)
             for batch in batches:
                 started = time.perf_counter()
                 unknown = [int(s) for s in np.unique(batch.series_ids) if self.series.key_of(int(s)) is None]
@@ -396,6 +412,7 @@ class AlertService:
             if self._in_flight is not None and now >= self._in_flight[0]:
                 late = self.state.take_outbox(conn, self._in_flight[1])  # the old leader did not finish them
                 self._in_flight = None
+        self._last_round = self.wall()
         for worker, outbox_id, message in queued:
             worker.queue.put((outbox_id, message))
         self._queue_unsent(late)
@@ -404,6 +421,23 @@ class AlertService:
             counts[alert.state] = counts.get(alert.state, 0) + 1
         for state, count in counts.items():
             self.metrics.open_alerts.labels(state).set(count)
+
+    def _regained(self) -> None:
+        """The listener hears the store again after a loss (in its thread): the next round resumes."""
+        self._blind = True
+
+    def _sight(self, engine: Engine) -> None:
+        """This round sees the store: if alerting was blind before it (the listener lost the store, or no
+        round reached it for longer than BLIND_GAP_S), the entities' silence counts again from now."""
+        gap = max(BLIND_GAP_S, 3 * self.settings.alert_tick_s)
+        late = self._last_round is not None and self.wall() - self._last_round > gap
+        if self._blind or late:
+            log.warning(
+                "alerting: sees the store again after %s; every entity's heartbeat counts from now",
+                "no round for a while" if late and not self._blind else "the listener lost it",
+            )
+            engine.resume(self.clock())
+            self._blind = False
 
     def _sent(self, outbox_id: int) -> None:
         """A message is done with (in a notifier's thread): off the outbox."""

@@ -124,6 +124,12 @@ def load_liveness(conn: psycopg.Connection) -> list[tuple[str, str, float | None
     return [(r[0], r[1], _ts(r[2]), _ts(r[3])) for r in rows]
 
 
+def last_status_at(conn: psycopg.Connection) -> float | None:
+    """When the newest status change `load_liveness` reflects was said (the status changes after it are new)."""
+    row = conn.execute("SELECT max(mqtt_status_at) FROM entities").fetchone()
+    return _ts(row[0]) if row else None
+
+
 def load_silences(conn: psycopg.Connection, now: float) -> list[Silence]:
     rows = conn.execute(
         "SELECT id, matchers, starts_at, ends_at FROM silences WHERE expired_at IS NULL AND ends_at > %s",

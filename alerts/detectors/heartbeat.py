@@ -23,14 +23,20 @@ class Liveness:
     since: float | None  # when it went down
 
 
-def liveness(*, now: float, last_seen: float | None, offline_at: float | None, heartbeat: float) -> Liveness:
+def liveness(
+    *, now: float, last_seen: float | None, offline_at: float | None, heartbeat: float, sight: float | None = None
+) -> Liveness:
     """Whether an entity is down now.
 
     `offline_at` is the time of an `offline` status that is still the latest word (None once `online`
     came or data arrived after it); `last_seen` the last sample or `online` (or when watching began).
+    `sight`: since when alerting has seen what the entity sends (it was blind before: the store away, the
+    process not leading or stopped); silence counts from the later of the two, so alerting's own blindness
+    is never the entity's silence. An `offline` counts at once either way.
     """
     if offline_at is not None and (last_seen is None or last_seen <= offline_at):
         return Liveness(True, "offline", offline_at)
-    if last_seen is not None and now - last_seen > heartbeat:
-        return Liveness(True, "no_data", last_seen + heartbeat)
+    silent_from = last_seen if sight is None or (last_seen is not None and last_seen > sight) else sight
+    if silent_from is not None and now - silent_from > heartbeat:
+        return Liveness(True, "no_data", silent_from + heartbeat)
     return Liveness(False, None, None)

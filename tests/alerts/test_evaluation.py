@@ -38,6 +38,9 @@ class ReferenceEngine(Engine):
         self.ref_buffers: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
         self.ref_history: dict[tuple[int, float], np.ndarray] = {}
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        # Silence counts from when the engine could see at the earliest; a batch of samples all taken
+        # before then (a spool's replay) moves that on to its arrival, until the live data comes.
+        self.ref_sight, self.ref_resumed = self.start, self.start
 
     def set_inventory(self, inventory: Inventory) -> None:
         super().set_inventory(inventory)
@@ -89,6 +92,11 @@ class ReferenceEngine(Engine):
                 self.ref_last[sid] = float(t[-1])
                 self._ref_series(sid, key, t, v, now, changed)
         touched: dict[tuple[str, str], None] = {}
+        if seen and self.ref_resumed is not None:
+            if max(seen.values()) >= self.ref_resumed or now - self.ref_resumed > 600:
+                self.ref_resumed = None
+            else:
+                self.ref_sight = max(self.ref_sight, now)
         for key, last in (seen or {}).items():
             live = self._seen.get(key)
             if live is None:
@@ -132,15 +140,16 @@ class ReferenceEngine(Engine):
         for rule in self._down_rules:
             if not self._matches(rule, kind, entity_id):
                 continue
+            labels = self._labels(rule, kind, entity_id, None)
+            fp = fingerprint(labels)
+            open_alert = self.alerts.get(fp)
             state = liveness(
                 now=now,
                 last_seen=live[0],
                 offline_at=live[1],
                 heartbeat=heartbeat_s(entity.interval_s if entity else None, rule.heartbeat_s),
+                sight=self.ref_sight if open_alert is None else None,
             )
-            labels = self._labels(rule, kind, entity_id, None)
-            fp = fingerprint(labels)
-            open_alert = self.alerts.get(fp)
             if state.down:
                 since = state.since if state.since is not None else now
                 kept = open_alert.cond.since if open_alert is not None else None
