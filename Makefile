@@ -1,5 +1,5 @@
 # The two commands a newcomer runs (see README.md).
-.PHONY: run test lint bench
+.PHONY: run test lint bench chaos
 
 run:
 	./scripts/setup
@@ -20,3 +20,6 @@ bench:
 	.venv/bin/python bench/ingest.py
 	.venv/bin/python bench/alerts.py
 	.venv/bin/python bench/reads.py
+
+chaos:
+	.venv/bin/python bench/chaos.py
