@@ -72,6 +72,20 @@ def coverage(intervals: Iterable[Interval], grid: Grid) -> np.ndarray:
     return np.clip(covered / grid.width, 0.0, 1.0)
 
 
+def span_weights(grid: Grid, lo: float, end: float) -> np.ndarray:
+    """The share of each bucket's counted time that lies in [lo, end), for an account computed up to `end`.
+
+    An account counts a bucket only up to `end`, so the last, partial bucket is weighted by its counted
+    part (from its start to `end`), not by the whole width: [lo, end) holds all of it when lo is before it.
+    """
+    starts = grid.starts()
+    stops = np.minimum(starts + grid.width, end)
+    counted = stops - starts
+    inside = stops - np.maximum(lo, starts)
+    share = np.divide(inside, counted, out=np.zeros(grid.n), where=counted > 0)
+    return np.clip(share, 0.0, 1.0)
+
+
 def offline_intervals(changes: Sequence[tuple[float, str]], end: float) -> list[Interval]:
     """From each `offline` to the next `online` (or `end`); `changes` are (ts, status) in time order."""
     out: list[Interval] = []

@@ -35,7 +35,7 @@ from ioc.store.uptime_stored import (
     load_hours,
     local_midnight,
 )
-from ioc.uptime import Account, account, coverage, pct
+from ioc.uptime import Account, account, pct, span_weights
 
 PERIODS: dict[str, float] = {"24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0, "90d": 90 * 86400.0}
 
@@ -177,7 +177,7 @@ def _day_figures(
     after = grid.starts() >= live_start
     live_dates = [d for d in dates if d >= live_day]
     edges = [local_midnight(d, zone) for d in live_dates] + [bounds[-1]] if live_dates else []
-    weights = {p: coverage([(now - PERIODS[p], now)], grid) for p in starts}
+    weights = {p: span_weights(grid, now - PERIODS[p], now) for p in starts}
     weights_after = {p: w * after for p, w in weights.items()}
     for ref in refs:
         acc = live[ref]
@@ -227,7 +227,7 @@ def _minute_totals(
     for live_from, group in by_live.items():
         grid = bucket_grid((live_from if group[0] in hours else lo) - MINUTE_LOOKBACK_S, now, MINUTE)
         live = account(cache.histories(conn, group, meta, grid, now), grid, now)
-        weights = coverage([(lo, now)], grid) * (grid.starts() >= live_from)
+        weights = span_weights(grid, lo, now) * (grid.starts() >= live_from)
         for ref in group:
             parts = [live[ref].totals(weights)]
             if ref in hours:
@@ -261,4 +261,4 @@ def period_totals(
     meta = load_meta(conn)
     refs = [r for r in refs if r in meta]
     accounts = hourly_accounts(conn, refs, start - LOOKBACK_S, end, meta)
-    return {ref: accounts[ref].totals(coverage([(start, end)], accounts[ref].grid)) for ref in refs}
+    return {ref: accounts[ref].totals(span_weights(accounts[ref].grid, start, end)) for ref in refs}

@@ -37,11 +37,13 @@ def at(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-def seed_history(store) -> float:
+def seed_history(store, minute: int | None = None) -> float:
     """Three days of history: the portal's probe says down now and then and it has a maintenance window;
     the link goes offline for 90 minutes and the kiosk behind it is silent for 3 hours from then; `quiet`
-    stops reporting."""
+    stops reporting. `now` is 17 s past a minute: the store's clock's, or that `minute` of the last hour."""
     now = math.floor(store_now(store) / 60) * 60 + 17
+    if minute is not None:
+        now = math.floor(store_now(store) / HOUR) * HOUR - HOUR + minute * 60 + 17
     store.load_inventory(INVENTORY)
     minutes = [now - 3 * DAY + i * 60 for i in range(int(3 * DAY / 60))]
     store.samples("service", "portal", "up", [(ts, 0.0 if (i % 97) < 7 else 1.0) for i, ts in enumerate(minutes)])
@@ -96,8 +98,9 @@ def assert_same(sql: dict[str, float], python: dict[str, float], ref: str) -> No
         assert sql[key] == pytest.approx(python[key], abs=1e-3), (ref, key, sql, python)
 
 
-def test_uptime_over_days_matches_the_api(any_store):
-    now = seed_history(any_store)
+@pytest.mark.parametrize("minute", [0, 2, 5, 30, 59])
+def test_uptime_over_days_matches_the_api(any_store, minute):
+    now = seed_history(any_store, minute)
     start = now - 2.5 * DAY
     sql = sql_uptime(any_store.dsn, start, now)
     refs = ["service/portal", "service/quiet", "link/wan-a", "kiosk/kiosk-a"]
@@ -110,7 +113,11 @@ def test_uptime_over_days_matches_the_api(any_store):
     # Silent from a heartbeat past its last heard hour, within the link's 90 minutes: charged to the link.
     assert python["kiosk/kiosk-a"]["unreachable_s"] > 1000
     assert python["kiosk/kiosk-a"]["down_s"] > HOUR / 2  # silent on after the link came back: its own
-    assert python["service/quiet"]["down_s"] > 9 * HOUR
+    # Counted to the hour: `quiet`'s last hour with data is heard, its silence is down from a heartbeat
+    # (3 x 60 s) after that hour's end to now, the current partial hour all of it.
+    last_heard_end = math.floor((now - 10 * HOUR - 60) / HOUR) * HOUR + HOUR
+    assert python["service/quiet"]["down_s"] == pytest.approx(now - last_heard_end - 180, abs=1e-6)
+    assert python["service/quiet"]["known_s"] == pytest.approx(2.5 * DAY, abs=1e-6)
 
 
 def test_uptime_over_a_day_matches_the_api(any_store):
