@@ -39,29 +39,36 @@ def decode(topic: str, payload: bytes, received_at: float) -> Decoded:
         out.reject("bad_event", "event 'type' or 'message' holds a NUL or invalid character")
     else:
         attrs = {k: v for k, v in doc.items() if k not in _KNOWN_KEYS}
-        bad = _unclean_key(attrs)
+        bad = _unstorable(attrs)
         if bad is not None:
-            out.reject("bad_event", f"event attribute {bad!r} holds a NUL or invalid character")
+            out.reject("bad_event", f"event attribute {bad[0]!r} holds {bad[1]}")
         else:
             out.events.append(Event(kind, entity, ts, kind_of_event, str(severity), message, attrs))
     return out
 
 
-def _unclean_key(value: object, path: str = "") -> str | None:
-    """The first key path of the extra attributes whose key or text PostgreSQL's JSONB cannot store."""
+_BAD_TEXT = "a NUL or invalid character"
+_BAD_NUMBER = "a number JSON cannot carry (NaN, Infinity or out of range)"
+
+
+def _unstorable(value: object, path: str = "") -> tuple[str, str] | None:
+    """The first key path of the extra attributes whose key, text or number PostgreSQL's JSONB cannot store,
+    with what is wrong there."""
     if isinstance(value, dict):
         for key, item in value.items():
             where = f"{path}.{key}" if path else key
             if not clean_text(key):
-                return where
-            found = _unclean_key(item, where)
+                return where, _BAD_TEXT
+            found = _unstorable(item, where)
             if found is not None:
                 return found
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            found = _unclean_key(item, f"{path}[{i}]")
+            found = _unstorable(item, f"{path}[{i}]")
             if found is not None:
                 return found
     elif isinstance(value, str) and not clean_text(value):
-        return path
+        return path, _BAD_TEXT
+    elif isinstance(value, float) and value - value != 0.0:  # inf - inf and nan - nan are nan
+        return path, _BAD_NUMBER
     return None

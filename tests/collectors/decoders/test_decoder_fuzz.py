@@ -109,3 +109,17 @@ def test_an_event_attribute_jsonb_cannot_store_is_refused_by_name():
         [],
         [("bad_event", "event attribute 'extra.a[1]' holds a NUL or invalid character")],
     )
+
+
+def test_an_event_attribute_number_jsonb_cannot_store_is_refused_by_name():
+    payload = b'{"type": "door", "severity": "info", "message": "", "extra": {"t": [1, 1e400]}, "n": NaN}'
+    decoded = decode_message(f"{P}/events/kiosk/k1", payload, NOW, P)
+    assert (decoded.events, decoded.problems) == (
+        [],
+        [
+            (
+                "bad_event",
+                "event attribute 'extra.t[1]' holds a number JSON cannot carry (NaN, Infinity or out of range)",
+            )
+        ],
+    )
