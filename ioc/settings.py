@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     mqtt_topic_prefix: str = "ioc/v1"
     mqtt_client_id: str = "ioc-ingest"
     mqtt_shared_group: str = "ioc"
+    # The prefix subscription (contract section 11): `shared` always; `plain` while this is the only
+    # ingest member (the broker keeps it over its restart), moving to the shared one when another joins;
+    # `auto`: plain for the single ingest process of `ioc run` with every role, shared otherwise.
+    mqtt_subscription: Literal["auto", "shared", "plain"] = "auto"
     mqtt_keepalive_s: int = Field(30, ge=5, le=3600)
     mqtt_session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
     batch_max_samples: int = Field(5000, ge=1, le=1_000_000)

@@ -72,6 +72,10 @@ def child_specs(settings: Settings) -> list[ChildSpec]:
             env["IOC_MQTT_CLIENT_ID"] = f"{settings.mqtt_client_id}-{i}"
             env["IOC_SPOOL_DIR"] = str(settings.spool_dir / f"ingest-{i}")
             env["IOC_MQTT_SYS_SAMPLES"] = "false"  # one process stores the broker's figures
+        if count == 1 and settings.mqtt_subscription == "auto":
+            env["IOC_MQTT_SUBSCRIPTION"] = "plain"  # alone, until another member joins (section 11)
+        elif count > 1 and settings.mqtt_subscription == "plain":
+            env["IOC_MQTT_SUBSCRIPTION"] = "shared"  # several at once: a plain one would get every message
         ingest.append(ChildSpec(f"ingest-{i}", "ingest", base + 2 + i, env))
     peers = ",".join(f"{spec.url()}/#{spec.name}" for spec in (alerts, *ingest))
     api = ChildSpec("api", "api", base, {"IOC_PEER_URLS": peers})

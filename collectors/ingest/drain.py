@@ -58,10 +58,31 @@ def drain_member(
     connect_timeout_s: float = 10.0,
     still_gone_s: float | None = None,
     cancel: threading.Event | None = None,
+    left: threading.Event | None = None,
 ) -> DrainResult | None:
     """Drain one member's session. Raises MemberBusy when its lock is held. With still_gone_s, the member's
     row is checked again under the lock and None is returned when it was seen within that time. Setting
-    `cancel` stops the drain early, keeping the session (nothing lost; a later drain goes on)."""
+    `cancel` stops the drain early, keeping the session (nothing lost; a later drain goes on). `left` is
+    set once the session holds no subscription any more (or the drain gave up), before what was queued
+    is stored: a member that joins subscribes then."""
+    try:
+        return _drain(settings, client_id, by, quiet_s, stall_s, connect_timeout_s, still_gone_s, cancel, left)
+    finally:
+        if left is not None:
+            left.set()
+
+
+def _drain(
+    settings: Settings,
+    client_id: str,
+    by: str | None,
+    quiet_s: float,
+    stall_s: float,
+    connect_timeout_s: float,
+    still_gone_s: float | None,
+    cancel: threading.Event | None,
+    left: threading.Event | None,
+) -> DrainResult | None:
     by = by or f"{socket.gethostname()}:{settings.mqtt_client_id}"
     lock = members.MemberLock(settings.database_url, client_id, application_name="ioc-ingest-drain")
     try:
@@ -81,6 +102,9 @@ def drain_member(
         closed = False
         try:
             if service.source.wait_connected(connect_timeout_s):
+                if left is not None:
+                    service.source.left_all.wait(connect_timeout_s)
+                    left.set()
                 closed = leave_subscription(service, quiet_s=quiet_s, stall_s=stall_s, cancel=cancel)
             else:
                 log.error("could not connect to the MQTT broker to drain %r", client_id)

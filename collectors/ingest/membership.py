@@ -11,6 +11,10 @@
   published while no ingest runs (an upgrade, a restart of the whole service) waits for it at the broker
   instead of being dropped. The choice is made under one advisory lock, so of members stopping together
   exactly one keeps its session.
+- the prefix subscription (collectors.ingest.switching): a member asked for the plain one (the single
+  ingest process of `ioc run`) takes it only while no other member's session is open, and moves to the
+  shared one when another member runs; a member that joins waits until no running member holds a plain
+  one, and drains a stopped member's session that holds one, subscribing as soon as that session left it.
 - a crash or kill -9 calls nothing: the session stays, the supervisor restarts the process with the same
   client id and it takes its session and its queued messages back; if it never comes back, another
   member drains it once it is gone for IOC_INGEST_MEMBER_GONE_S.
@@ -28,6 +32,7 @@ from prometheus_client import CollectorRegistry
 
 from collectors.ingest.drain import MemberBusy, drain_member
 from collectors.ingest.leaving import leave_subscription
+from collectors.ingest.mqtt_source import SubscriptionMode
 from collectors.ingest.service import IngestService
 from ioc.settings import Settings
 from ioc.store import members
@@ -40,6 +45,7 @@ LEAVE_DEADLINE_S = 15.0
 STORE_WAIT_S = 5.0  # at start, how long store errors may delay connecting (the spool takes over)
 _LOCK_WAIT_LOG_S = 10.0
 _LEAVING_LOCK = 0  # second key of the advisory lock that serializes "leave or keep" decisions
+_JOIN_POLL_S = 0.5
 
 
 def heartbeat_interval(gone_s: float) -> float:
@@ -59,6 +65,8 @@ class IngestMember:
         self._stale_since: dict[str, float] = {}
         self.left: bool | None = None  # after stop(): True when the session was ended
         self._registered = False
+        self.requested: SubscriptionMode = "plain" if settings.mqtt_subscription == "plain" else "shared"
+        self._recorded: str | None = None  # the subscription last written to the member's row
 
     @property
     def connected(self) -> bool:
@@ -70,19 +78,84 @@ class IngestMember:
     def start(self) -> None:
         """Take the member's lock and register, then connect. The store may be away: ingest then starts
         without (it spools), and the heartbeat takes the lock and registers once the store is back."""
+        source = self.ingest.source
+        source.mode, source.session_mode = self.requested, None
         if self._take_lock():
             try:
-                self._register()
+                source.session_mode = self._register()
+                source.mode = self._join()
             except psycopg.Error as exc:
                 log.warning("cannot register member %r yet (%s); the heartbeat will", self.client_id, exc)
         self.ingest.start()
         self._thread = threading.Thread(target=self._beat, name="ioc-ingest-member", daemon=True)
         self._thread.start()
 
-    def _register(self) -> None:
+    def _register(self) -> SubscriptionMode | None:
+        """Register; the subscription this member's session held when it last ran (None: unknown)."""
         assert self.lock.conn is not None
+        before = members.get_member(self.lock.conn, self.client_id)
         members.register(self.lock.conn, self.client_id, os.getpid())
         self._registered = True
+        if before is None or before.state in ("left", "drained"):
+            return None  # no session of ours at the broker, or one from before the registry
+        held: SubscriptionMode = "plain" if before.subscription == "plain" else "shared"
+        members.set_subscription(self.lock.conn, self.client_id, held)
+        self._recorded = held
+        return held
+
+    def _join(self) -> SubscriptionMode:
+        """The subscription to take: the requested one, but shared while another member's session is open;
+        never before every running member left a plain one (a stopped member's is drained)."""
+        assert self.lock.conn is not None
+        conn, mode, logged = self.lock.conn, self.requested, 0.0
+        started = time.monotonic()
+        while True:
+            others = members.open_sessions(conn, self.client_id)
+            if not others:
+                return mode
+            if mode == "plain":
+                log.warning(
+                    "members %s have sessions at the broker: joining the shared subscription, not the plain one",
+                    ", ".join(m.client_id for m in others),
+                )  # fmt: skip
+                mode = "shared"
+            plain = [m for m in others if m.subscription == "plain"]
+            stopped = [m for m in plain if m.state == "kept" or m.seen_s_ago >= self.settings.ingest_member_gone_s]
+            for member in stopped:
+                if self._drain_plain(member.client_id):
+                    return mode  # its drain left the plain subscription; the rest of it goes on meanwhile
+            if not plain:
+                return mode
+            waited = time.monotonic() - started
+            if waited >= logged:
+                log.warning(
+                    "waiting for member(s) %s to move from the plain to the shared subscription before joining",
+                    ", ".join(m.client_id for m in plain),
+                )  # fmt: skip
+                logged = waited + _LOCK_WAIT_LOG_S
+            members.heartbeat(conn, self.client_id, 0, False)
+            time.sleep(_JOIN_POLL_S)
+
+    def _drain_plain(self, member: str) -> bool:
+        """Drain a stopped member's session that holds a plain subscription; True once it left it (the
+        drain goes on in its thread). False when the member runs after all or another process drains it."""
+        left = threading.Event()
+        failed: list[BaseException] = []
+
+        def drain() -> None:
+            try:
+                log.warning("member %r stopped with a plain subscription: draining its session to join", member)
+                drain_member(self.settings, member, cancel=self._stop, left=left)
+            except MemberBusy as exc:
+                failed.append(exc)
+            except Exception as exc:
+                log.exception("draining member %r failed; its session is kept", member)
+                failed.append(exc)
+
+        self._drainer = threading.Thread(target=drain, name="ioc-ingest-drain", daemon=True)
+        self._drainer.start()
+        left.wait()
+        return not failed
 
     def _take_lock(self) -> bool:
         """Wait while another process holds the lock (a drain of this session: never connect meanwhile);
@@ -176,7 +249,17 @@ class IngestMember:
         if not self._registered:
             self._register()
         assert self.lock.conn is not None
-        members.heartbeat(self.lock.conn, self.client_id, self.ingest.backlog, self.ingest.connected)
+        conn, source = self.lock.conn, self.ingest.source
+        members.heartbeat(conn, self.client_id, self.ingest.backlog, self.ingest.connected)
+        if source.mode == "plain":
+            joined = members.other_members_running(conn, self.client_id, 3 * self.interval)
+            if joined:
+                log.warning("member(s) %s joined: moving to the shared subscription", ", ".join(joined))
+                source.switch_to("shared")
+        held = source.session_mode
+        if held is not None and held != self._recorded:
+            members.set_subscription(conn, self.client_id, held)
+            self._recorded = held
 
     def _look_for_gone(self) -> None:
         assert self.lock.conn is not None

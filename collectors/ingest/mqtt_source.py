@@ -1,4 +1,12 @@
-"""The MQTT side of ingest: an MQTT v5 persistent session on a shared subscription, acknowledged by hand.
+"""The MQTT side of ingest: an MQTT v5 persistent session on the prefix, acknowledged by hand.
+
+The prefix is read through the shared subscription, or through a plain one (`mode="plain"`) while a
+single ingest member runs: Mosquitto keeps a persistent session's plain subscriptions over its own
+restart but not its shared ones. `switch_to()` and a connect whose session holds the other kind move
+between them without loss or doubles (`collectors.ingest.switching`): the new subscription is made with
+the identifier SWITCH_SUBSCRIPTION_ID, the old one left once the broker confirmed the new one, and a
+copy that came by both routes is stored once; a few seconds after, the new subscription is made again
+without identifier.
 
 Besides the shared subscription, each process holds a plain subscription to `{prefix}/status/+/+`: MQTT 5
 sends no retained message to a shared subscription, so a device's retained `offline` (its Last Will,
@@ -32,7 +40,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Literal, cast
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -40,6 +48,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from collectors.ingest.switching import Route, RouteDedupe
 from ioc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,6 +56,9 @@ log = logging.getLogger(__name__)
 _RECEIVE_MAXIMUM = 65535  # with MQTT v5, lifts mosquitto's default of 20 unacknowledged messages in flight
 _SESSION_TAKEN_OVER = 142
 STATUS_SUBSCRIPTION_ID = 2
+SWITCH_SUBSCRIPTION_ID = 3  # the new subscription while a switch holds both
+
+SubscriptionMode = Literal["shared", "plain"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +80,18 @@ BROKER_DROPPED_TOPIC = "$SYS/broker/load/publish/dropped/1min"
 BROKER_FIGURES = (BROKER_DROPPED_TOPIC,)
 
 
-def subscription(settings: Settings) -> str:
-    """One shared subscription over the whole prefix, so bad topics are dead-lettered too."""
+def subscription(settings: Settings, mode: SubscriptionMode = "shared") -> str:
+    """One subscription over the whole prefix, so bad topics are dead-lettered too: shared, or plain while
+    a single member runs."""
+    if mode == "plain":
+        return f"{settings.mqtt_topic_prefix}/#"
     return f"$share/{settings.mqtt_shared_group}/{settings.mqtt_topic_prefix}/#"
+
+
+def _subscription_options(mode: SubscriptionMode) -> SubscribeOptions:
+    # The plain one would be sent every retained status on subscribe: the status subscription takes those.
+    retain = SubscribeOptions.RETAIN_DO_NOT_SEND if mode == "plain" else SubscribeOptions.RETAIN_SEND_ON_SUBSCRIBE
+    return SubscribeOptions(qos=1, retainHandling=retain)
 
 
 def status_subscription(settings: Settings) -> str:
@@ -93,9 +114,19 @@ class MqttSource:
         on_broker_figure: BrokerFigureHandler | None = None,
         client_factory: Callable[..., mqtt.Client] = mqtt.Client,
         drain: bool = False,
+        mode: SubscriptionMode = "shared",
+        session_mode: SubscriptionMode | None = None,
     ):
+        """`session_mode`: the subscription the session held when last seen (None: unknown); a connect
+        that finds the session with another one (or an unknown one) switches to `mode`."""
         self._settings = settings
         self._drain = drain
+        self.mode: SubscriptionMode = mode
+        self.session_mode: SubscriptionMode | None = session_mode  # what the broker's session holds
+        self._switch: RouteDedupe | None = None
+        self._switch_mids: dict[int, str] = {}  # packet id -> "subscribed" / "left" / "settled"
+        self.twins = 0  # copies dropped during switches, over the source's life
+        self.left_all = threading.Event()  # drain: the broker confirmed leaving the session's subscriptions
         self._pending = 0  # received on the current connection, not yet acknowledged
         self.acked = 0  # messages acknowledged, over the source's life
         self.last_received = time.monotonic()
@@ -119,7 +150,9 @@ class MqttSource:
             self.client.username_pw_set(target.username, target.password)
         if target.tls:
             self.client.tls_set()
-        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        # Back within a second of a broker restart: what devices flush before a shared subscription is
+        # made again finds no subscriber (devices' own libraries back off longer).
+        self.client.reconnect_delay_set(min_delay=0.1, max_delay=1)  # type: ignore[arg-type]
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -169,7 +202,50 @@ class MqttSource:
         return True
 
     def _topics(self) -> list[str]:
-        return [subscription(self._settings), status_subscription(self._settings), *BROKER_FIGURES]
+        """Everything a session of ours may hold: both kinds of the prefix subscription, statuses, figures."""
+        s = self._settings
+        return [subscription(s, "shared"), subscription(s, "plain"), status_subscription(s), *BROKER_FIGURES]
+
+    @property
+    def switched(self) -> bool:
+        """The session holds `mode` only (no switch under way)."""
+        return self.session_mode == self.mode and self._switch is None
+
+    def switch_to(self, mode: SubscriptionMode) -> None:
+        """Move to the other subscription (now, or at the next connect) without loss or doubles."""
+        with self._lock:
+            if mode == self.mode:
+                return
+            self.mode = mode
+            if self._connected.is_set() and not self._drain:
+                self._begin_switch(self.client)
+
+    def _begin_switch(self, client: mqtt.Client) -> None:
+        """Subscribe the new way (with an identifier); `_on_subscribe` leaves the old one. Under _lock."""
+        log.info("moving to the %s subscription %s", self.mode, subscription(self._settings, self.mode))
+        self._switch = RouteDedupe()
+        _, mid = client.subscribe(
+            subscription(self._settings, self.mode),
+            options=_subscription_options(self.mode),
+            properties=_subscribe_properties(SWITCH_SUBSCRIPTION_ID),
+        )
+        if mid is not None:
+            self._switch_mids[mid] = "subscribed"
+
+    def _leave_old(self, client: mqtt.Client) -> None:
+        old: SubscriptionMode = "shared" if self.mode == "plain" else "plain"
+        _, mid = client.unsubscribe(subscription(self._settings, old))
+        if mid is not None:
+            self._switch_mids[mid] = "left"
+
+    def _settle(self, generation: int) -> None:
+        """The switch's window is over: the new subscription again without identifier (cheaper to parse)."""
+        with self._lock:
+            if generation != self._generation or not self._connected.is_set() or self._switch is None:
+                return
+            twins, self._switch = self._switch.twins, None
+            self.client.subscribe(subscription(self._settings, self.mode), options=_subscription_options(self.mode))
+        log.info("now on the %s subscription (%d messages came twice during the move)", self.mode, twins)
 
     def unsubscribe(self, timeout: float) -> bool:
         """Leave the shared subscription (and the others); True once the broker confirmed it."""
@@ -207,17 +283,27 @@ class MqttSource:
         self.session_present = bool(getattr(flags, "session_present", False))
         if self._drain:
             # Another member's session: leave what it subscribed to, receive only what was queued for it.
-            client.unsubscribe(self._topics())
+            _, mid = client.unsubscribe(self._topics())
+            with self._lock:
+                if mid is not None:
+                    self._switch_mids[mid] = "drained"
             self._connected.set()
             log.info(
                 "took over the session of %r (present: %s) to drain it",
                 self._settings.mqtt_client_id, self.session_present,
             )  # fmt: skip
             return
-        topic = subscription(self._settings)
-        # No identifier on the shared subscription: its messages then carry no properties for paho to
-        # parse (measured: 7 % of the GIL time with 100-sample messages).
-        client.subscribe(topic, options=SubscribeOptions(qos=1))
+        with self._lock:
+            topic = subscription(self._settings, self.mode)
+            if not self.session_present:
+                self.session_mode = self.mode
+            if self.session_mode == self.mode:
+                # No identifier on the prefix subscription: its messages then carry no properties for paho to
+                # parse (measured: 7 % of the GIL time with 100-sample messages).
+                self._switch = None
+                client.subscribe(topic, options=_subscription_options(self.mode))
+            else:
+                self._begin_switch(client)  # the session holds the other kind, or we do not know which
         statuses = status_subscription(self._settings)
         send_retained = SubscribeOptions.RETAIN_SEND_ON_SUBSCRIBE
         options = SubscribeOptions(qos=1, retainAsPublished=False, retainHandling=send_retained)
@@ -234,8 +320,22 @@ class MqttSource:
         for reason in reasons:
             if reason.is_failure:
                 log.error("the broker refused the subscription: %s", reason)
+        with self._lock:
+            if self._switch_mids.pop(mid, None) == "subscribed" and not any(r.is_failure for r in reasons):
+                self._leave_old(client)
 
     def _on_unsubscribe(self, client: mqtt.Client, userdata: object, mid: int, reasons: list, props: object) -> None:
+        with self._lock:
+            step = self._switch_mids.pop(mid, None)
+            if step == "left":
+                self.session_mode = self.mode
+                switch = self._switch
+                if switch is not None:
+                    timer = threading.Timer(switch.window_s, self._settle, args=(self._generation,))
+                    timer.daemon = True
+                    timer.start()
+            elif step == "drained":
+                self.left_all.set()
         self._unsubacks.add(mid)
         self._unsubscribed.set()
 
@@ -267,9 +367,16 @@ class MqttSource:
         props = message.properties
         ids = getattr(props, "SubscriptionIdentifier", None) if props is not None else None
         if ids and STATUS_SUBSCRIPTION_ID in ids and not message.retain:
-            # A live copy for the plain status subscription: the shared subscription has it.
+            # A live copy for the plain status subscription: the prefix subscription has it.
             self.ack(Delivery(message.mid, message.qos, self._generation))
             return
+        switch = self._switch
+        if switch is not None and not message.retain:
+            route: Route = "new" if ids and SWITCH_SUBSCRIPTION_ID in ids else "old"
+            if switch.is_twin(route, topic, cast(bytes, message.payload)):
+                self.twins += 1
+                self.ack(Delivery(message.mid, message.qos, self._generation))
+                return
         retained = bool(message.retain)
         try:
             self._handler(

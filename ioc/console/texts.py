@@ -17,7 +17,8 @@ VI: dict[str, str] = {
     "nav_members": "Thu nhận",
     "members_title": "Tiến trình thu nhận",
     "members_intro": (
-        "Các tiến trình thu nhận dữ liệu MQTT dùng chung một đăng ký. Tiến trình đã dừng hẳn được xả hàng đợi "
+        "Các tiến trình thu nhận dữ liệu MQTT dùng chung một đăng ký (một tiến trình chạy một mình dùng đăng ký "
+        "riêng, được giữ qua lần khởi động lại của broker). Tiến trình đã dừng hẳn được xả hàng đợi "
         "và đóng phiên để không mất dữ liệu."
     ),
     "members_running": "đang chạy",
@@ -29,6 +30,9 @@ VI: dict[str, str] = {
     "member_backlog": "Đang chờ ghi",
     "member_host": "Máy",
     "member_drained": "Đã xả",
+    "member_subscription": "Kiểu đăng ký",
+    "sub_plain": "riêng (chạy một mình)",
+    "sub_shared": "chia sẻ",
     "member_gone_after": "coi là mất sau",
     "ms_live": "đang chạy",
     "ms_gone": "mất tín hiệu, chưa xả",
@@ -259,7 +263,8 @@ EN: dict[str, str] = {
     "nav_members": "Ingest",
     "members_title": "Ingest members",
     "members_intro": (
-        "The processes that take MQTT data share one subscription. A member gone for good is drained and its "
+        "The processes that take MQTT data share one subscription (one that runs alone holds a plain one, which "
+        "the broker keeps over its restart). A member gone for good is drained and its "
         "session closed, so nothing is lost."
     ),
     "members_running": "running",
@@ -271,6 +276,9 @@ EN: dict[str, str] = {
     "member_backlog": "Backlog",
     "member_host": "Host",
     "member_drained": "Drained",
+    "member_subscription": "Subscription",
+    "sub_plain": "plain (alone)",
+    "sub_shared": "shared",
     "member_gone_after": "gone after",
     "ms_live": "running",
     "ms_gone": "no heartbeat, not drained",

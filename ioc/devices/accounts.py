@@ -8,7 +8,7 @@ substitutes its username (or client id) into a pattern.
 A device's username is its entity's address, `kind/id` (`kiosk/kiosk-pv-01`), as section 2 tells vendors
 and the Telegraf configuration uses; in a URL it is written `kiosk%2Fkiosk-pv-01`. A device may publish
 only on its own topics of contract section 2 (its Last Will, the retained `offline` on its status topic,
-included) and subscribes to nothing. The service reads everything under the prefix (its shared
+included) and subscribes to nothing. The service reads everything under the prefix (its shared or plain
 subscription and its plain status subscription) and the broker figures that ingest watches; it writes
 nothing.
 """

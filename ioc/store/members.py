@@ -41,6 +41,7 @@ class Member:
     drained_messages: int
     ended_at: datetime | None
     seen_s_ago: float
+    subscription: str | None = None  # what its session holds: shared, plain (None: not recorded)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -56,12 +57,13 @@ class Member:
             "drained_by": self.drained_by,
             "drained_messages": self.drained_messages,
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+            "subscription": self.subscription or "shared",
         }
 
 
 _SELECT = """
 SELECT client_id, host, pid, started_at, last_seen, state, connected, backlog, drained_by, drained_messages, ended_at,
-       extract(epoch FROM now() - last_seen)::float8 AS seen_s_ago
+       extract(epoch FROM now() - last_seen)::float8 AS seen_s_ago, subscription
 FROM ingest_members
 """
 
@@ -94,6 +96,31 @@ def other_live_members(conn: psycopg.Connection, client_id: str, fresh_s: float)
         (client_id, fresh_s),
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+def other_members_running(conn: psycopg.Connection, client_id: str, fresh_s: float) -> list[str]:
+    """Members other than this one that run (live, seen within fresh_s), connected to the broker or not
+    yet (one that waits to join counts)."""
+    rows = conn.execute(
+        "SELECT client_id FROM ingest_members WHERE state = 'live' AND client_id <> %s"
+        " AND last_seen >= now() - make_interval(secs => %s) ORDER BY client_id",
+        (client_id, fresh_s),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def open_sessions(conn: psycopg.Connection, client_id: str) -> list[Member]:
+    """The other members whose session may still exist at the broker (live, kept or being drained)."""
+    with conn.cursor(row_factory=class_row(Member)) as cur:
+        return cur.execute(
+            _SELECT + " WHERE state IN ('live', 'kept', 'draining') AND client_id <> %s ORDER BY client_id",
+            (client_id,),
+        ).fetchall()
+
+
+def set_subscription(conn: psycopg.Connection, client_id: str, subscription: str) -> None:
+    assert subscription in ("shared", "plain")
+    conn.execute("UPDATE ingest_members SET subscription = %s WHERE client_id = %s", (subscription, client_id))
 
 
 def set_state(conn: psycopg.Connection, client_id: str, state: str, **fields: object) -> None:
