@@ -280,6 +280,7 @@ class MqttSource:
         with self._lock:
             self._generation += 1
             self._pending = 0  # the broker delivers the unacknowledged ones again
+            self._switch_mids.clear()  # packet ids of a dead connection name nothing on this one
         self.session_present = bool(getattr(flags, "session_present", False))
         if self._drain:
             # Another member's session: leave what it subscribed to, receive only what was queued for it.
