@@ -1,157 +1,33 @@
-"""PostgreSQL and Mosquitto of the project's own, run from the installed binaries for `ioc demo` and the tests.
-
-Neither touches the system services: each runs from a directory of its own, as an unprivileged account
-(yourself, or when run as root the `postgres` and `mosquitto` accounts the Debian packages create, since
-initdb and postgres refuse to run as root). The data lives under the project's `var/` when that account
-can reach it; a project under a home directory of mode 700 (e.g. `/root`) cannot be reached, so the data
-then lives in `/var/tmp/ioc-<hash of the project path>/` instead (the demo prints where).
-
-`python -m ioc.local_services test-pg start|stop` runs the test cluster `scripts/setup --test` starts when
-the system PostgreSQL does not let `postgres` in without a password; it writes `var/test-pg.env`.
-"""
+"""The project's own PostgreSQL cluster (`ioc demo`, the benches, and the test cluster `scripts/setup --test`
+starts when the system PostgreSQL does not let `postgres` in without a password)."""
 
 from __future__ import annotations
 
-import ctypes
-import hashlib
 import os
-import pwd
 import secrets
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import psycopg
 
-PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
-FALLBACK_ROOT = Path("/var/tmp")  # noqa: S108 - a root-owned 0755 directory per project, not a shared file
-# A Unix socket path longer than this does not fit sockaddr_un (108 bytes with the terminating NUL).
-MAX_SOCKET_PATH = 100
-_PR_SET_PDEATHSIG = 1
-
-
-class LocalServiceError(RuntimeError):
-    pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def project_root() -> Path:
-    return Path(__file__).resolve().parents[1]
-
-
-def die_with_parent(sig: int) -> Any:
-    """A preexec_fn: the child gets `sig` when the process that started it dies, even by SIGKILL."""
-
-    def set_signal() -> None:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
-
-    return set_signal
-
-
-@dataclass(frozen=True)
-class Account:
-    """Who a service runs as."""
-
-    name: str
-    uid: int
-    gid: int
-
-    @classmethod
-    def current(cls) -> Account:
-        uid = os.geteuid()
-        return cls(pwd.getpwuid(uid).pw_name, uid, os.getegid())
-
-    @classmethod
-    def for_service(cls, system_account: str) -> Account:
-        """Yourself; as root, the service's own system account (root may not run initdb or postgres)."""
-        if os.geteuid() != 0:
-            return cls.current()
-        try:
-            entry = pwd.getpwnam(system_account)
-        except KeyError:
-            raise LocalServiceError(
-                f"no user {system_account!r} to run the service as (root may not): run scripts/setup"
-            ) from None
-        return cls(entry.pw_name, entry.pw_uid, entry.pw_gid)
-
-    @property
-    def is_me(self) -> bool:
-        return self.uid == os.geteuid()
-
-    def popen_kwargs(self) -> dict[str, Any]:
-        if self.is_me:
-            return {}
-        return {"user": self.uid, "group": self.gid, "extra_groups": []}
-
-    def can_reach(self, directory: Path) -> bool:
-        """Whether this account may traverse into `directory` (every parent included)."""
-        if self.is_me:
-            return os.access(directory, os.X_OK)
-        test = shutil.which("test") or "/usr/bin/test"
-        return subprocess.run([test, "-x", str(directory)], check=False, **self.popen_kwargs()).returncode == 0  # noqa: S603
-
-    def own(self, path: Path) -> None:
-        if not self.is_me:
-            os.chown(path, self.uid, self.gid)
-
-
-def state_dir(name: str, account: Account, var_dir: Path | None = None) -> Path:
-    """`var/<name>`, owned by `account` and private to it; elsewhere when the account cannot reach `var/`."""
-    var_dir = (var_dir or project_root() / "var").resolve()
-    var_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
-    if account.can_reach(var_dir):
-        base = var_dir
-    else:
-        digest = hashlib.sha256(str(var_dir).encode()).hexdigest()[:12]
-        base = FALLBACK_ROOT / f"ioc-{digest}"
-        base.mkdir(mode=0o755, exist_ok=True)
-        # The name is predictable and /var/tmp world-writable: use only a real directory of our own, which
-        # nobody else can fill with symlinks for the chown below to follow.
-        info = base.lstat()
-        if base.is_symlink() or info.st_uid != os.geteuid() or info.st_mode & 0o022:
-            raise LocalServiceError(f"{base} is not a directory of this user's that only it may write to")
-        os.chmod(base, 0o755)  # noqa: S103 - whatever the umask: the accounts traverse it to their 0700 directories
-    path = base / name
-    path.mkdir(mode=0o700, exist_ok=True)
-    account.own(path)
-    return path
-
-
-def _write(path: Path, text: str, account: Account, mode: int = 0o600) -> None:
-    path.write_text(text, encoding="utf-8")
-    os.chmod(path, mode)
-    account.own(path)
-
-
-def _stop_process(proc: subprocess.Popen[bytes], sig: int, timeout_s: float) -> int:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+from ioc.local_services.common import (
+    MAX_SOCKET_PATH,
+    PG_BIN_GLOB,
+    Account,
+    LocalServiceError,
+    _stop_process,
+    _tail,
+    _write,
+    die_with_parent,
+    free_port,
+    project_root,
+    state_dir,
+)
 
 
 def postgres_bin_dir(version: str | None = None) -> Path:
@@ -357,96 +233,7 @@ class LocalPostgres:
 
 
 # Directives of the project's broker config that a local broker sets for itself (listener, files, logging).
-_LOCAL_BROKER_OWNS = {
-    "listener", "protocol", "password_file", "acl_file", "allow_anonymous", "persistence_location",
-    "log_dest", "certfile", "keyfile", "cafile", "tls_version", "require_certificate", "user", "pid_file",
-}  # fmt: skip
 
-
-def broker_config(project_conf: str, port: int, persistence_dir: Path) -> str:
-    """The project's broker config (queue, in-flight and packet limits, persistence) on loopback only.
-
-    Anonymous clients are allowed since nothing but this machine reaches the listener.
-    """
-    kept = []
-    for line in project_conf.splitlines():
-        words = line.split()
-        if words and not words[0].startswith("#") and words[0] not in _LOCAL_BROKER_OWNS:
-            kept.append(line)
-    return "\n".join([
-        "# Written by ioc.local_services from deploy/mosquitto/mosquitto.conf.",
-        *kept,
-        f"listener {port} 127.0.0.1",
-        "protocol mqtt",
-        "allow_anonymous true",
-        f"persistence_location {persistence_dir}/",
-        f"log_dest file {persistence_dir}/mosquitto.log",
-        "",
-    ])  # fmt: skip
-
-
-class LocalMosquitto:
-    """A Mosquitto of our own with the project's broker config, on a free loopback port.
-
-    Like LocalPostgres attached: a session of its own, and SIGTERM should this process die without stopping it.
-    """
-
-    def __init__(self, state: Path, *, account: Account, port: int | None = None, project_conf: Path | None = None):
-        self.state = state
-        self.account = account
-        self.port = port or free_port()
-        self.project_conf = project_conf or project_root() / "deploy" / "mosquitto" / "mosquitto.conf"
-        self.conf_file = state / "mosquitto.conf"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def start(self, timeout_s: float = 20.0) -> LocalMosquitto:
-        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        if not os.access(exe, os.X_OK):
-            raise LocalServiceError("mosquitto is not installed: run scripts/setup")
-        conf = broker_config(self.project_conf.read_text(encoding="utf-8"), self.port, self.state)
-        _write(self.conf_file, conf, self.account)
-        self.proc = subprocess.Popen(  # noqa: S603 - our own binary and arguments
-            [exe, "-c", str(self.conf_file)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, cwd=self.state, start_new_session=True, preexec_fn=die_with_parent(signal.SIGTERM),
-            **self.account.popen_kwargs(),
-        )  # fmt: skip
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                log = _tail(self.state / "mosquitto.log")
-                raise LocalServiceError(f"mosquitto exited with code {self.proc.returncode}: {err.strip()}\n{log}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise LocalServiceError(f"mosquitto did not listen on {self.url} in {timeout_s:.0f} s") from None
-                time.sleep(0.05)
-
-    def stop(self, timeout_s: float = 10.0) -> int | None:
-        """SIGTERM: Mosquitto saves its persistence file and exits."""
-        if self.proc is None:
-            return None
-        code = _stop_process(self.proc, signal.SIGTERM, timeout_s)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
-        self.proc = None
-        return code
-
-    def __enter__(self) -> LocalMosquitto:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-
-# The test cluster `scripts/setup --test` starts; the tests read its DSN from TEST_PG_ENV.
 TEST_PG_ENV = "test-pg.env"
 
 
@@ -491,28 +278,3 @@ def read_test_dsn(var_dir: Path | None = None) -> str | None:
         if line.startswith("IOC_TEST_PG_DSN="):
             return line.split("=", 1)[1]
     return None
-
-
-def main(argv: list[str]) -> int:
-    usage = "usage: python -m ioc.local_services test-pg start|stop"
-    if argv[:1] != ["test-pg"] or len(argv) != 2 or argv[1] not in ("start", "stop"):
-        print(usage, file=sys.stderr)
-        return 2
-    var_dir = project_root() / "var"
-    try:
-        if argv[1] == "start":
-            was_running = pg_test_cluster(var_dir).running_pid() is not None
-            start_test_cluster(var_dir)
-            print(f"test PostgreSQL {'already running' if was_running else 'started'}; DSN in {var_dir / TEST_PG_ENV}")
-        else:
-            stopped = pg_test_cluster(var_dir).stop_detached()
-            (var_dir / TEST_PG_ENV).unlink(missing_ok=True)
-            print("test PostgreSQL stopped" if stopped else "test PostgreSQL was not running")
-    except LocalServiceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
