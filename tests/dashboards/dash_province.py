@@ -181,6 +181,6 @@ def run_panel_sql(
         timescaledb=timescaledb,
     )
     if not isinstance(dsn, str):
-        return dsn.execute(rendered).fetchall()  # type: ignore[arg-type]
+        return dsn.execute(rendered).fetchall()
     with grafana_connection(dsn) as conn:
-        return conn.execute(rendered).fetchall()  # type: ignore[arg-type]
+        return conn.execute(rendered).fetchall()
