@@ -61,9 +61,9 @@ class Proc:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Proc:
+        """Started; `wait_until(proc.ready)` before relying on it."""
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen([*IOC, "run", "--role", self.role], env=self.env, stdout=out, stderr=out)
-        wait_until(self.ready, timeout=30, what=f"{self.name} ready")
         return self
 
     def ready(self) -> bool:
@@ -163,8 +163,10 @@ def test_a_store_outage_longer_than_a_heartbeat_pages_only_the_kiosks_that_went_
         return pages
 
     try:
-        for proc in procs:
+        for proc in procs:  # all three start at once
             proc.start()
+        for proc in procs:
+            wait_until(proc.ready, timeout=30, what=f"{proc.name} ready")
         devices = Devices(broker)
 
         def seen_and_led() -> bool:
