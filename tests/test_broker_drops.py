@@ -55,9 +55,13 @@ def test_a_restart_against_a_stock_broker_reports_the_drops(dsn, tmp_path):
             device.connect("127.0.0.1", broker.port)
             device.loop_start()
             t0 = time.time() - 300
+            sent = []  # paho keeps 20 in flight and queues the rest in order: the broker gets all 3,000
             for i in range(3 * QUEUED):
                 body = json.dumps({"ts": t0 + i * 0.05, "metrics": {"cpu_pct": 10.0}})
-                device.publish("ioc/v1/metrics/kiosk/kiosk-a-01", body, qos=1).wait_for_publish(5)
+                sent.append(device.publish("ioc/v1/metrics/kiosk/kiosk-a-01", body, qos=1))
+            for info in sent:
+                info.wait_for_publish(30)
+                assert info.is_published()
             device.loop_stop()
             device.disconnect()
 

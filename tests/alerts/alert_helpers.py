@@ -22,7 +22,7 @@ from ioc.store.series import SeriesKey, SeriesRegistry
 PHU_VANG_KIOSK = "Kiosk lấy số 01 – UBND xã Phú Vang"
 
 
-def inventory_yaml(kiosks: int = 20) -> str:
+def inventory_yaml(kiosks: int = 20, interval_s: float = 10) -> str:
     lines = [
         "agencies:",
         '  - {id: so-tttt, name: "Sở Thông tin và Truyền thông"}',
@@ -38,14 +38,15 @@ def inventory_yaml(kiosks: int = 20) -> str:
         name = PHU_VANG_KIOSK if i == 1 else f"Kiosk lấy số {i:02d}"
         lines.append(
             f'  - {{kind: kiosk, id: kiosk-pv-{i:02d}, name: "{name}", site: xa-phu-vang, agency: so-tttt,'
-            " depends_on: [link/wan-xa-phu-vang], interval_s: 10}"
+            f" depends_on: [link/wan-xa-phu-vang], interval_s: {interval_s:g}}}"
         )
     return "\n".join(lines) + "\n"
 
 
-def load_inventory(dsn: str, kiosks: int = 20) -> None:
+def load_inventory(dsn: str, kiosks: int = 20, interval_s: float = 10) -> None:
+    """The inventory of `inventory_yaml`, the kiosks' interval `interval_s` (heartbeat 3 x that)."""
     with psycopg.connect(dsn) as conn:
-        store_inventory(conn, parse_inventory(inventory_yaml(kiosks)))
+        store_inventory(conn, parse_inventory(inventory_yaml(kiosks, interval_s)))
 
 
 # Rules with no `for`, so end-to-end tests page at once.
@@ -135,12 +136,14 @@ class Receiver:
         self.server.server_close()
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 5.0, what: str = "condition", every: float = 0.01
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
-        time.sleep(0.01)
+        time.sleep(every)
     raise AssertionError(f"timed out waiting for {what}")
 
 

@@ -32,8 +32,9 @@ from tests.service_process import IOC
 from tests.support import Broker, free_port, mqtt_client
 
 ROOT = Path(__file__).resolve().parents[2]
-HEARTBEAT_S = 30.0  # interval_s 10 in the inventory
-OUTAGE_S = 45.0
+INTERVAL_S = 4.0  # the kiosks' interval_s in the inventory (they publish every second)
+HEARTBEAT_S = 3 * INTERVAL_S
+OUTAGE_S = 20.0  # longer than a heartbeat, and than BLIND_GAP_S (alerting.service): blind either way
 INGEST_LAG_S = 6.0
 KIOSKS = [f"kiosk-pv-{i:02d}" for i in range(1, 7)]
 SILENT = "kiosk-pv-06"  # stops publishing when the store goes away, and stays silent
@@ -60,9 +61,9 @@ class Proc:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Proc:
+        """Started; `wait_until(proc.ready)` before relying on it."""
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen([*IOC, "run", "--role", self.role], env=self.env, stdout=out, stderr=out)
-        wait_until(self.ready, timeout=30, what=f"{self.name} ready")
         return self
 
     def ready(self) -> bool:
@@ -132,7 +133,7 @@ def test_a_store_outage_longer_than_a_heartbeat_pages_only_the_kiosks_that_went_
     ensure_database(dsn)
     with connect(dsn, autocommit=True) as conn:
         migrate(conn, load_settings(database_url=dsn, timescaledb="off"))
-    load_inventory(dsn, kiosks=len(KIOSKS))
+    load_inventory(dsn, kiosks=len(KIOSKS), interval_s=INTERVAL_S)
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     env = {
         **env, "PYTHONPATH": str(ROOT), "IOC_DATABASE_URL": dsn, "IOC_MQTT_URL": broker.url,
@@ -142,6 +143,9 @@ def test_a_store_outage_longer_than_a_heartbeat_pages_only_the_kiosks_that_went_
         "IOC_RULES_DIR": str(write_rules(tmp_path / "rules", RULES)),
         "IOC_ALERT_GROUP_WAIT_S": "1", "IOC_ALERT_TICK_S": "0.5", "IOC_ALERT_TOPOLOGY_HOLD_S": "0",
         "IOC_ALERT_LEASE_S": "3", "IOC_PUBLIC_URL": "https://ioc.example", "IOC_LOG_LEVEL": "INFO",
+        # The ingest retries the store within a second once it runs again: its lag is INGEST_LAG_S, well
+        # inside the (short) heartbeat, not the 5 s backoff cap on top.
+        "IOC_DB_RETRY_MAX_S": "1",
     }  # fmt: skip
     procs = [Proc("ingest", "ingest", env, tmp_path)]
     procs += [Proc(f"alerts-{i}", "alerts", env, tmp_path) for i in (1, 2)]
@@ -159,10 +163,21 @@ def test_a_store_outage_longer_than_a_heartbeat_pages_only_the_kiosks_that_went_
         return pages
 
     try:
-        for proc in procs:
+        for proc in procs:  # all three start at once
             proc.start()
+        for proc in procs:
+            wait_until(proc.ready, timeout=30, what=f"{proc.name} ready")
         devices = Devices(broker)
-        time.sleep(12)  # every kiosk seen, one alerts process leading
+
+        def seen_and_led() -> bool:
+            if "leads now" not in "".join(p.log.read_text() for p in procs[1:]):
+                return False
+            with connect(dsn) as conn:
+                seen = conn.execute("SELECT count(*) FROM entities WHERE last_seen IS NOT NULL").fetchone()[0]
+            return bool(seen == len(KIOSKS) + len(OTHERS))
+
+        wait_until(seen_and_led, timeout=30, what="every entity stored, one alerts process leading", every=0.2)
+        time.sleep(2)  # a few of the leader's rounds (IOC_ALERT_TICK_S 0.5) with every kiosk seen
         assert take_pages() == [], "nothing is down before the outage"
 
         devices.publishing.discard(SILENT)

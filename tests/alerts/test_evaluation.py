@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from functools import cache
 
 import numpy as np
 from alert_helpers import inventory_yaml
@@ -289,12 +290,18 @@ step = st.tuples(
 )
 
 
+@cache
+def default_rules() -> tuple[Rule, ...]:
+    """The default rules, read once: parsing their YAML took most of each example's time (rules are frozen)."""
+    return tuple(load_rules())
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.lists(step, min_size=1, max_size=40))
 def test_batches_judged_over_arrays_give_the_transitions_of_one_sample_at_a_time(steps):
     inventory = parse_inventory(inventory_yaml(3))
     engines = [
-        cls(load_rules(), inventory, start=T0, baseline=baseline, topology_hold_s=20.0)
+        cls(list(default_rules()), inventory, start=T0, baseline=baseline, topology_hold_s=20.0)
         for cls in (Engine, ReferenceEngine)
     ]
     now = T0

@@ -32,23 +32,24 @@ rules:
   - name: kiosk_down
     kind: kiosk
     type: down
-    keep_firing_for: 3s
+    keep_firing_for: 2s
     severity: critical
     summary: {vi: "{name} mất kết nối", en: "{name} is down"}
 """
-# (seconds from the start, kiosk, status), none at the group's flushes (3, 6, 9, ...). Kills at 0.5,
-# inside the first group wait, and at 8.4: kiosk 01 resolved at 8, its message due at the next flush
-# (9); kiosk 02 flapping, clearing since 7 with three flaps behind it, so its keep_firing_for is 9 s
-# and going offline at 14 is the same incident: no page.
+GROUP_WAIT_S = 2.0
+# (seconds from the start, kiosk, status), none at the group's flushes (2, 4, 6, ...). Kills at 0.5,
+# inside the first group wait, and at 5.7: kiosk 01 resolved at 5.3, its message due at the next flush
+# (6); kiosk 02 flapping, clearing since 4.7 with three flaps behind it, so its keep_firing_for is 6 s
+# (FLAPPING_HOLD_FACTOR x 2 s) and going offline at 9.3 is the same incident: no page.
 EVENTS = [
     (0.0, "kiosk-pv-01", "offline"), (0.0, "kiosk-pv-02", "offline"),
-    (3.5, "kiosk-pv-02", "online"), (4.0, "kiosk-pv-02", "offline"), (4.5, "kiosk-pv-02", "online"),
-    (5.0, "kiosk-pv-02", "offline"), (5.0, "kiosk-pv-01", "online"), (5.5, "kiosk-pv-02", "online"),
-    (6.5, "kiosk-pv-02", "offline"), (7.0, "kiosk-pv-02", "online"),
-    (14.0, "kiosk-pv-02", "offline"),
+    (2.3, "kiosk-pv-02", "online"), (2.7, "kiosk-pv-02", "offline"), (3.0, "kiosk-pv-02", "online"),
+    (3.3, "kiosk-pv-02", "offline"), (3.3, "kiosk-pv-01", "online"), (3.7, "kiosk-pv-02", "online"),
+    (4.3, "kiosk-pv-02", "offline"), (4.7, "kiosk-pv-02", "online"),
+    (9.3, "kiosk-pv-02", "offline"),
 ]  # fmt: skip
-KILLS = (0.5, 8.4)
-END = 17.0
+KILLS = (0.5, 5.7)
+END = 11.5  # a flush (10) and more after the last event
 
 
 class AlertProcess:
@@ -99,7 +100,7 @@ def run(dsn: str, receiver: Receiver, tmp_path: Path, *, kills: tuple[float, ...
         **os.environ, "PYTHONPATH": str(ROOT), "IOC_DATABASE_URL": dsn,
         "IOC_ALERT_WEBHOOK_URLS": receiver.url + "/hook",
         "IOC_RULES_DIR": str(write_rules(tmp_path / "rules", RULES)), "IOC_TEST_RULES": "kiosk_down",
-        "IOC_ALERT_GROUP_WAIT_S": "3", "IOC_ALERT_TICK_S": "0.1", "IOC_ALERT_TOPOLOGY_HOLD_S": "0",
+        "IOC_ALERT_GROUP_WAIT_S": str(GROUP_WAIT_S), "IOC_ALERT_TICK_S": "0.1", "IOC_ALERT_TOPOLOGY_HOLD_S": "0",
         "IOC_PUBLIC_URL": "https://ioc.example",
     }  # fmt: skip
     process = AlertProcess(env)

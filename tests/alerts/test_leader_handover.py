@@ -27,7 +27,7 @@ from tests.support import Broker, free_port, mqtt_client, publish
 ROOT = Path(__file__).resolve().parents[2]
 P = "ioc/v1"
 LEASE_S = 3.0
-GROUP_S = 3.0  # group wait and group interval
+GROUP_S = 2.0  # group wait and group interval
 TAKEOVER_S = 15.0  # contract section 11
 RULES = """
 rules:

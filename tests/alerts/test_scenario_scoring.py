@@ -31,7 +31,7 @@ from ioc.settings import load_settings
 from ioc.store.connect import make_pool
 
 PROVINCE = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "province.yaml"
-SPEED = 30.0
+SPEED = 60.0
 SCENARIO = """
 name: "Chấm điểm cảnh báo: đường truyền, kiosk, máy in, Cổng DVC, LGSP, đường truyền chập chờn và suy giảm"
 duration: 14m

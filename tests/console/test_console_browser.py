@@ -276,8 +276,10 @@ def test_from_page_to_ack_in_the_browser(live: tuple[Live, Receiver, Store], bro
         "dead-letters": "/ui/dead-letters", "events": "/ui/events", "users": "/ui/users", "keys": "/ui/keys",
     }  # fmt: skip
     for name, path in pages.items():
-        for tab, width in ((wall, 1920), (admin_phone, 390)):
+        tabs = ((wall, 1920), (admin_phone, 390))
+        for tab, _ in tabs:  # both load at once: their half-second networkidle waits overlap
             tab.goto(service.url + path)
+        for tab, width in tabs:
             tab.wait_for_load_state("networkidle")
             assert tab.locator("main h1").count() == 1, (name, tab.url)
             no_overflow(tab)

@@ -152,8 +152,15 @@ def grafana_dsn(dsn: str) -> str:
     return make_conninfo(**params)
 
 
+def grafana_connection(dsn: str) -> psycopg.Connection[dict[str, Any]]:
+    """A connection as Grafana's pool keeps one: each query its own transaction, 20 s at most."""
+    conn = psycopg.connect(dsn, row_factory=dict_row, autocommit=True)
+    conn.execute("SET statement_timeout = '20s'")
+    return conn
+
+
 def run_panel_sql(
-    dsn: str,
+    dsn: str | psycopg.Connection[dict[str, Any]],
     sql: str,
     board: Mapping[str, Any],
     start: float,
@@ -163,7 +170,8 @@ def run_panel_sql(
     picks: Mapping[str, Sequence[str] | str] | None = None,
     timescaledb: bool = False,
 ) -> list[dict[str, Any]]:
-    """Run one target's SQL as Grafana would send it, on a connection as `ioc_grafana`."""
+    """Run one target's SQL as Grafana would send it, as `ioc_grafana` (`dsn`, or a `grafana_connection` to
+    reuse over many queries)."""
     rendered = render_query(
         sql,
         datetime.fromtimestamp(start, UTC),
@@ -172,6 +180,7 @@ def run_panel_sql(
         variables=dashboard_variables(board, picks or {}),
         timescaledb=timescaledb,
     )
-    with psycopg.connect(dsn, row_factory=dict_row) as conn:
-        conn.execute("SET statement_timeout = '20s'")
-        return conn.execute(rendered).fetchall()  # type: ignore[arg-type]
+    if not isinstance(dsn, str):
+        return dsn.execute(rendered).fetchall()
+    with grafana_connection(dsn) as conn:
+        return conn.execute(rendered).fetchall()

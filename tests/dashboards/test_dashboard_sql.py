@@ -9,7 +9,7 @@ from decimal import Decimal
 from numbers import Real
 
 import pytest
-from dash_province import DAY, HOUR, grafana_dsn, run_panel_sql, seed_province
+from dash_province import DAY, HOUR, grafana_connection, grafana_dsn, run_panel_sql, seed_province
 
 from dashboards import build_all
 
@@ -66,17 +66,18 @@ def every_target():
 
 
 def test_every_panel_answers_as_grafana_runs_it(province):
-    dsn = grafana_dsn(province.store.dsn)
     answered: set[tuple[str, int]] = set()
-    for uid, board, panel, target in every_target():
-        for seconds, interval in RANGES.values():
-            for picks in PICKS.values():
-                rows = run_panel_sql(
-                    dsn, target["rawSql"], board, province.now - seconds, province.now, interval=interval, picks=picks
-                )
-                check_columns(panel, target, rows, province.now - seconds)
-                if rows:
-                    answered.add((uid, panel["id"]))
+    with grafana_connection(grafana_dsn(province.store.dsn)) as conn:
+        for uid, board, panel, target in every_target():
+            for seconds, interval in RANGES.values():
+                for picks in PICKS.values():
+                    rows = run_panel_sql(
+                        conn, target["rawSql"], board, province.now - seconds, province.now, interval=interval,
+                        picks=picks,
+                    )  # fmt: skip
+                    check_columns(panel, target, rows, province.now - seconds)
+                    if rows:
+                        answered.add((uid, panel["id"]))
     missing = [
         (uid, panel["title"]) for uid, board in BOARDS.items() for panel in board["panels"]
         if (uid, panel["id"]) not in answered
