@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/dashboards.py [--services 250] [--links 250] [--agencies 10] [--interval 60]
                                          [--raw-days 3] [--minute-days 3] [--hour-days 30] [--counter-days 30]
-                                         [--rounds 5] [--keep] [--markdown] [--board UID]
+                                         [--rounds 5] [--keep] [--db NAME] [--markdown] [--board UID]
 
 Builds a fresh plain-PostgreSQL database `ioc_bench_dashboards` with bench/reads.py's closed-form builder:
 `--services` service systems and `--links` links (an `up` series and a `response_ms` / `rtt_ms` series
@@ -107,8 +107,9 @@ def upkeep(dsn: str, now: float) -> None:
         started = time.perf_counter()
         done = refresh_uptime_daily(conn, "Asia/Ho_Chi_Minh", now, settle_s=0)
         print(f"  stored figures: {done.days:,} entity days, {done.hours:,} entity hours, {done.kpi_days:,} KPI"
-              f" series days in {time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
-        conn.execute("ANALYZE uptime_daily, uptime_hourly, kpi_daily")
+              f" series days, {done.ingest_hours:,} ingest hours in {time.perf_counter() - started:.0f} s",
+              flush=True)  # fmt: skip
+        conn.execute("ANALYZE uptime_daily, uptime_hourly, kpi_daily, ingest_hourly")
 
 
 def grafana_dsn(dsn: str) -> str:
@@ -145,16 +146,17 @@ def main() -> None:
     parser.add_argument("--counter-days", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="reuse an existing bench database")
+    parser.add_argument("--db", default=DB, help="the bench database's name (one per engineer on a shared server)")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--board", action="append", help="only this dashboard uid (repeatable)")
     parser.add_argument("--cover-indexes", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    dsn = reads.ADMIN.rsplit("/", 1)[0] + "/" + DB
+    dsn = reads.ADMIN.rsplit("/", 1)[0] + "/" + args.db
     now = time.time()
     if not args.keep:
-        reads.DB = DB
-        print(f"building {DB}: {args.services} services, {args.links} links ...", flush=True)
+        reads.DB = args.db
+        print(f"building {args.db}: {args.services} services, {args.links} links ...", flush=True)
         reads.build(dsn, args, now)
         extras(dsn, args, now)
     upkeep(dsn, now)

@@ -221,7 +221,7 @@ SELECT $__timeGroupAlias(x.bucket, $__interval), 'Mẫu/giây' AS metric,
        sum(x.cnt)::float8 / greatest($__interval_ms / 1000.0,
            CASE WHEN $__timeTo()::timestamptz - $__timeFrom()::timestamptz > interval '6 hours' THEN 3600 ELSE 60 END)
            AS value
-FROM ioc_views.rollup($__timeFrom()::timestamptz, $__timeTo()::timestamptz) x
+FROM ioc_views.ingest_counts($__timeFrom()::timestamptz, $__timeTo()::timestamptz) x
 GROUP BY 1, 2
 ORDER BY 1, 2
 """,

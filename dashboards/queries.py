@@ -14,17 +14,25 @@ LINE = """CASE WHEN $__timeTo()::timestamptz - $__timeFrom()::timestamptz <= int
 ENTITY_FILTER = site_and_agency("e.site", "e.agency")
 
 
-def metric_over_time(kind: str, metric: str, *, value: str = "sum(x.total) / sum(x.cnt)") -> str:
-    """A time series of one metric from the rollups: per entity up to 2 days, per agency beyond (`LINE`)."""
+def metric_over_time(kind: str, metric: str) -> str:
+    """A time series of one metric's mean from the rollups: per entity up to 2 days, per agency beyond (`LINE`).
+
+    The rollup rows (180,000 for 250 links over 30 days) are summed per bucket start (date_bin: the time
+    macro's buckets, Grafana's intervals all dividing a day) and line in the C collation, and the 7,000
+    sums labelled by the macro and ordered after: the macro's numeric on every row took ~20 % of the query."""
     return f"""
-SELECT $__timeGroupAlias(x.bucket, $__interval), {LINE} AS metric, {value} AS value
-FROM ioc_views.series s
-JOIN ioc_views.entity_facts e ON e.kind = s.kind AND e.id = s.entity
-LEFT JOIN ioc_views.agencies ag ON ag.id = e.agency
-CROSS JOIN LATERAL {SERIES_ROLLUP} x
-WHERE s.kind = '{kind}' AND s.metric = '{metric}' AND {ENTITY_FILTER}
-GROUP BY 1, 2
-ORDER BY 1, 2
+SELECT $__timeGroupAlias(b.bucket, $__interval), b.metric, b.total / b.cnt AS value
+FROM (
+    SELECT date_bin(make_interval(secs => $__interval_ms / 1000.0), x.bucket, timestamptz 'epoch') AS bucket,
+           ({LINE}) COLLATE "C" AS metric, sum(x.total) AS total, sum(x.cnt) AS cnt
+    FROM ioc_views.series s
+    JOIN ioc_views.entity_facts e ON e.kind = s.kind AND e.id = s.entity
+    LEFT JOIN ioc_views.agencies ag ON ag.id = e.agency
+    CROSS JOIN LATERAL {SERIES_ROLLUP} x
+    WHERE s.kind = '{kind}' AND s.metric = '{metric}' AND {ENTITY_FILTER}
+    GROUP BY 1, 2
+) b
+ORDER BY b.bucket, b.metric COLLATE "default"
 """
 
 

@@ -71,18 +71,24 @@ ORDER BY u.uptime_pct NULLS LAST, e.name
 def response_p95() -> Any:
     # A percentile needs the raw samples (rollups keep only count, sum, min and max): the last 6 hours of
     # them, whatever the range picked (24 hours of every service's samples took ~0.9 s, bench/dashboards.py).
+    # The 87,000 samples are grouped by their bucket's start (date_bin: the same buckets as the time macro's,
+    # Grafana's intervals all dividing a day) and the name in the C collation, then the 17,500 groups are
+    # labelled and ordered as before: grouping by the macro's numeric and the collated name took ~30 % more.
     return (
         timeseries(
             "Thời gian phản hồi p95 (6 giờ qua)",
             f"""
-SELECT $__timeGroupAlias(x.ts, $__interval), e.name AS metric,
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY x.value) AS value
-FROM ioc_views.series s
-JOIN ioc_views.samples x ON x.series_id = s.id
-JOIN ioc_views.entity_facts e ON e.kind = s.kind AND e.id = s.entity
-WHERE s.kind = 'service' AND s.metric = 'response_ms' AND $__timeFilter(x.ts) AND {ENTITY_FILTER}
-GROUP BY 1, 2
-ORDER BY 1, 2
+SELECT $__timeGroupAlias(b.bucket, $__interval), b.metric, b.value
+FROM (
+    SELECT date_bin(make_interval(secs => $__interval_ms / 1000.0), x.ts, timestamptz 'epoch') AS bucket,
+           e.name COLLATE "C" AS metric, percentile_cont(0.95) WITHIN GROUP (ORDER BY x.value) AS value
+    FROM ioc_views.series s
+    JOIN ioc_views.samples x ON x.series_id = s.id
+    JOIN ioc_views.entity_facts e ON e.kind = s.kind AND e.id = s.entity
+    WHERE s.kind = 'service' AND s.metric = 'response_ms' AND $__timeFilter(x.ts) AND {ENTITY_FILTER}
+    GROUP BY 1, 2
+) b
+ORDER BY b.bucket, b.metric COLLATE "default"
 """,
             unit="ms",
             width=24,

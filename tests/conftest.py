@@ -27,7 +27,7 @@ DATA_TABLES = (
     "alerts", "silences", "maintenance_windows", "audit_log", "api_keys", "users", "user_sessions",
     "alert_runtime", "alert_groups", "alert_outbox", "auth_failures", "ingest_members", "alerts_leader",
     "uptime_daily", "uptime_daily_filled", "uptime_hourly", "uptime_hourly_filled", "uptime_dirty",
-    "uptime_version", "kpi_daily", "kpi_daily_filled",
+    "uptime_version", "kpi_daily", "kpi_daily_filled", "ingest_hourly",
 )  # fmt: skip
 
 

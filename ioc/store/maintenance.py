@@ -4,7 +4,7 @@ refreshed over the whole retention window, so late samples reach the rollups wit
 do at once on plain PostgreSQL. TimescaleDB's own policies run too, but on some PostgreSQL releases
 their background jobs are recorded as failed and backed off; this does not depend on them. After each
 refresh, the stored uptime figures of closed days and hours that are missing or marked changed are
-computed (ioc.store.uptime_daily)."""
+computed (ioc.store.uptime_daily), with the KPI days and the ingest hours (ioc.store.ingest_hourly)."""
 
 from __future__ import annotations
 

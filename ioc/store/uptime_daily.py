@@ -140,6 +140,7 @@ class RefreshResult:
     hours: int = 0  # (entity, hour) figures computed
     marks: int = 0  # marks taken
     kpi_days: int = 0  # (counter series, day) rows of kpi_daily computed
+    ingest_hours: int = 0  # hours of ingest_hourly counted
     left: bool = False  # unmarked work (of a first fill) left for the next runs: the time budget ran out
 
 
@@ -220,9 +221,11 @@ def refresh_uptime_daily(
             part = chunk_refs[i : i + CHUNK_ENTITIES]
             done = i + CHUNK_ENTITIES >= len(chunk_refs)
             result.hours += _store_hours(conn, part, chunk, full=[h for h in chunk if h in full_hours and done])
+    from ioc.store.ingest_hourly import refresh_ingest_hours
     from ioc.store.kpis import refresh_kpi_days  # the same marks say which counters' days changed
 
     result.kpi_days = refresh_kpi_days(conn, now, [(k, e, d) for k, e, d, _ in marks])
+    result.ingest_hours = refresh_ingest_hours(conn, now, [(k, e, d) for k, e, d, _ in marks])
     with conn.transaction():
         if result.days or result.hours or marks:
             conn.execute(
