@@ -125,8 +125,8 @@ def build(dsn: str, args: argparse.Namespace, now: float, *, raw_retention_days:
     ensure_database(dsn)
     raw_retention = max(1, args.raw_days, raw_retention_days)
     settings = load_settings(database_url=dsn, timescaledb=backend(args), retention_days=raw_retention,
-                             rollup_1m_retention_days=max(args.raw_days, args.minute_days),
-                             rollup_1h_retention_days=max(args.raw_days, args.minute_days, args.hour_days))  # fmt: skip
+                             rollup_1m_retention_days=max(raw_retention, args.minute_days),
+                             rollup_1h_retention_days=max(raw_retention, args.minute_days, args.hour_days))  # fmt: skip
     with psycopg.connect(dsn, autocommit=True) as conn:
         migrate(conn, settings)
         store_inventory(conn, parse_inventory(inventory(args.services, args.links, args.agencies)))
