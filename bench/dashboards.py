@@ -3,20 +3,25 @@
     .venv/bin/python bench/dashboards.py [--services 250] [--links 250] [--agencies 10] [--interval 60]
                                          [--raw-days 3] [--minute-days 3] [--hour-days 30] [--counter-days 30]
                                          [--rounds 5] [--keep] [--db NAME] [--markdown] [--board UID]
+                                         [--timescaledb]
 
-Builds a fresh plain-PostgreSQL database `ioc_bench_dashboards` with bench/reads.py's closed-form builder:
+Builds a fresh database `ioc_bench_dashboards` (plain PostgreSQL; `--timescaledb` for that back end, which
+needs `--minute-days 4`, see bench/reads.py) on the server of `IOC_BENCH_PG` with bench/reads.py's
+closed-form builder:
 `--services` service systems and `--links` links (an `up` series and a `response_ms` / `rtt_ms` series
 each: 1,000 series by default) at one sample per `--interval` s, the hour rollup for `--hour-days`, the
 minute rollup and raw samples for the last `--minute-days` / `--raw-days`, the first agency's services
 with the dossier counters, whose raw samples go back `--counter-days` (the KPI board counts them raw).
 Then some alerts (1 % of the links down, 20 kiosks' worth of symptoms behind each), dead letters and
 coordinates for the site, and what the store upkeep keeps: the stored uptime days and hours
-and KPI days (`refresh_uptime_daily`), which the uptime and KPI views read.
+and KPI days (`refresh_uptime_daily`), which the uptime and KPI views read. On TimescaleDB the
+compression policy then runs once (raw chunks older than 2 days), as it would have on such a store.
 
 Every panel's SQL of every dashboard is expanded as Grafana sends it (dashboards.macros, variables
-"All") for the last 24 hours (`$__interval` 1m) and the last 30 days (1h) -- a panel with its own
-relative time (`timeFrom`) keeps it -- and run `--rounds` times as the role `ioc_grafana`, as Grafana
-would. Prints p50 and p95 in ms per panel and range; the target is under 200 ms each.
+"All"; on TimescaleDB with the data source's TimescaleDB option, as deploy/grafana ships it, so
+`$__timeGroup` is a time_bucket()) for the last 24 hours (`$__interval` 1m) and the last 30 days (1h)
+-- a panel with its own relative time (`timeFrom`) keeps it -- and run `--rounds` times as the role
+`ioc_grafana`, as Grafana would. Prints p50 and p95 in ms per panel and range; the target is under 200 ms each.
 """
 
 from __future__ import annotations
@@ -96,6 +101,8 @@ def extras(dsn: str, args: argparse.Namespace, now: float) -> None:
             "INSERT INTO dead_letters (topic, payload, reason, received_at) SELECT 'ioc/v1/metrics/kiosk/x', 'x',"
             " 'bad_json', now() - make_interval(mins => n) FROM generate_series(1, 5000) n"
         )
+        if reads.backend(args) == "on":
+            reads.compress_as_the_policy_would(conn)
         conn.execute("VACUUM ANALYZE")
         set_grafana_password(conn, "bench")
 
@@ -150,6 +157,7 @@ def main() -> None:
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--board", action="append", help="only this dashboard uid (repeatable)")
     parser.add_argument("--cover-indexes", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--timescaledb", action="store_true", help="build the store on the TimescaleDB back end")
     args = parser.parse_args()
 
     dsn = reads.ADMIN.rsplit("/", 1)[0] + "/" + args.db
@@ -157,13 +165,14 @@ def main() -> None:
     if not args.keep:
         reads.DB = args.db
         print(f"building {args.db}: {args.services} services, {args.links} links ...", flush=True)
-        reads.build(dsn, args, now)
+        reads.build(dsn, args, now, raw_retention_days=args.counter_days)
         extras(dsn, args, now)
     upkeep(dsn, now)
     with psycopg.connect(dsn) as conn:
+        timescale = conn.execute("SELECT value FROM ioc_meta WHERE key = 'backend'").fetchone() == ("timescaledb",)
         now = conn.execute("SELECT extract(epoch FROM now())::float8").fetchone()[0]  # type: ignore[index]
         series = conn.execute("SELECT count(*) FROM series").fetchone()[0]  # type: ignore[index]
-    print(f"series: {series}", flush=True)
+    print(f"series: {series}, back end: {'TimescaleDB' if timescale else 'plain PostgreSQL'}", flush=True)
     grafana = grafana_dsn(dsn)
     rows = []
     with psycopg.connect(grafana, autocommit=True) as conn:
@@ -182,6 +191,7 @@ def main() -> None:
                             datetime.fromtimestamp(now, UTC),
                             interval=step,
                             variables=variables,
+                            timescaledb=timescale,
                         )
                         started = time.perf_counter()
                         conn.execute(sql).fetchall()  # type: ignore[call-overload]

@@ -2,15 +2,21 @@
 
     .venv/bin/python bench/reads.py [--services 500] [--links 500] [--agencies 25] [--interval 15]
                                     [--raw-days 30] [--minute-days 90] [--hour-days 90] [--rounds 7] [--keep]
-                                    [--cover-indexes]
+                                    [--cover-indexes] [--timescaledb]
 
-Builds a fresh database `ioc_bench_reads` (plain PostgreSQL) holding `--services` service systems
+Builds a fresh database `ioc_bench_reads` (plain PostgreSQL; `--timescaledb` for that back end) on the
+server of `IOC_BENCH_PG` (default postgresql://postgres@127.0.0.1:5432/postgres) holding `--services` service systems
 (`--agencies` agencies of equal size) and `--links` links, each with an `up` series and a
 `response_ms` / `rtt_ms` series at one sample per `--interval` seconds for `--raw-days` days (raw
 samples), with the minute rollup for `--minute-days` and the hour rollup for `--hour-days`; the
 first agency's services also carry the six dossier counters. An outage of 1 % of the time is
 scattered over every entity. Rows are generated inside PostgreSQL (generate_series), so a big store
-is built in minutes, not hours; the rollups are the sums of the raw rows they stand for.
+is built in minutes, not hours; the rollups are the sums of the raw rows they stand for. On TimescaleDB
+the closed-form rows older than the raw samples (minutes) or the minute rows (hours) go into the
+continuous aggregates' materialization hypertables, and the rest is materialized by
+refresh_continuous_aggregate from the rows below it, as the refresh policies do (so `--raw-days` >= 1 and
+`--minute-days` >= 4: the policies recompute the last 3 hours from raw samples and the last 3 days and an
+hour of hours from the minutes).
 
 Then it times, through the real FastAPI app in this process (median and worst of `--rounds`):
 `GET /status.json` (every public service: 90 days, incidents, maintenance), `GET /status/{agency}.json`,
@@ -75,13 +81,52 @@ def inventory(services: int, links: int, agencies: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build(dsn: str, args: argparse.Namespace, now: float) -> None:
+def backend(args: argparse.Namespace) -> str:
+    """IOC_TIMESCALEDB for the bench store: "on" with --timescaledb, else "off"."""
+    return "on" if getattr(args, "timescaledb", False) else "off"
+
+
+def materialization_table(conn: psycopg.Connection, view: str) -> str:
+    """Where a continuous aggregate keeps its rows (TimescaleDB), so the builder can write them in closed form."""
+    row = conn.execute(
+        "SELECT format('%%I.%%I', materialization_hypertable_schema, materialization_hypertable_name)"
+        " FROM timescaledb_information.continuous_aggregates WHERE view_name = %s",
+        (view,),
+    ).fetchone()
+    assert row is not None, view
+    return str(row[0])
+
+
+def compress_as_the_policy_would(conn: psycopg.Connection) -> None:
+    """TimescaleDB: run the compression policy once now (raw chunks older than 2 days), as its job would
+    have on a store this old, so reads meet compressed chunks where production does."""
+    started = time.perf_counter()
+    jobs = conn.execute(
+        "SELECT job_id FROM timescaledb_information.jobs"
+        " WHERE proc_name = 'policy_compression' AND hypertable_name = 'samples'"
+    ).fetchall()
+    for (job,) in jobs:
+        conn.execute("CALL run_job(%s)", (job,))
+    chunks = conn.execute(
+        "SELECT count(*) FILTER (WHERE is_compressed), count(*) FROM timescaledb_information.chunks"
+        " WHERE hypertable_name = 'samples'"
+    ).fetchone()
+    assert chunks is not None
+    print(f"  compression policy: {chunks[0]} of {chunks[1]} raw chunks compressed in"
+          f" {time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
+
+
+def build(dsn: str, args: argparse.Namespace, now: float, *, raw_retention_days: int = 0) -> None:
+    timescale = backend(args) == "on"
+    if timescale and (args.raw_days < 1 or args.minute_days < 4):
+        raise SystemExit("--timescaledb needs --raw-days >= 1 and --minute-days >= 4 (see the docstring)")
     with psycopg.connect(ADMIN, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
     ensure_database(dsn)
-    settings = load_settings(database_url=dsn, timescaledb="off", retention_days=max(1, args.raw_days),
-                             rollup_1m_retention_days=max(args.raw_days, args.minute_days),
-                             rollup_1h_retention_days=max(args.raw_days, args.minute_days, args.hour_days))  # fmt: skip
+    raw_retention = max(1, args.raw_days, raw_retention_days)
+    settings = load_settings(database_url=dsn, timescaledb=backend(args), retention_days=raw_retention,
+                             rollup_1m_retention_days=max(raw_retention, args.minute_days),
+                             rollup_1h_retention_days=max(raw_retention, args.minute_days, args.hour_days))  # fmt: skip
     with psycopg.connect(dsn, autocommit=True) as conn:
         migrate(conn, settings)
         store_inventory(conn, parse_inventory(inventory(args.services, args.links, args.agencies)))
@@ -136,13 +181,20 @@ def build(dsn: str, args: argparse.Namespace, now: float) -> None:
                         WHEN metric = 'dossiers_overdue' THEN 3 ELSE 250 END
             FROM d
         """
-        for table, days, width in (("samples_1h", args.hour_days, 3600), ("samples_1m", args.minute_days, 60)):
+        # Closed-form rows up to `upto`: all of them on the plain back end; on TimescaleDB those below what
+        # the aggregates materialize from the rows under them (raw samples, minute rows).
+        upto = {"samples_1h": end + 3600, "samples_1m": end + 3600}
+        if timescale:
+            upto = {"samples_1h": end - args.minute_days * 86400, "samples_1m": end - args.raw_days * 86400}
+        for view, days, width in (("samples_1h", args.hour_days, 3600), ("samples_1m", args.minute_days, 60)):
+            table = materialization_table(conn, view) if timescale else view
             started = time.perf_counter()
             conn.execute(
                 f"INSERT INTO {table} (series_id, bucket, cnt, total, min_value, max_value) {rollup}",
-                {"start": end - days * 86400, "end": end + 3600, "width": width, "iv": args.interval},
+                {"start": end - days * 86400, "end": upto[view], "width": width, "iv": args.interval},
             )
-            print(f"  {table}: {days} days in {time.perf_counter() - started:.0f} s", flush=True)
+            closed = (min(upto[view], end) - (end - days * 86400)) / 86400
+            print(f"  {view}: {closed:.0f} days in closed form in {time.perf_counter() - started:.0f} s", flush=True)
         if args.raw_days:
             started = time.perf_counter()
             conn.execute("SELECT ioc_ensure_partitions(current_date - %s, current_date + 1)", (args.raw_days + 1,))
@@ -156,10 +208,21 @@ def build(dsn: str, args: argparse.Namespace, now: float) -> None:
                 {"start": end - args.raw_days * 86400, "now": now, "iv": args.interval},
             )
             print(f"  samples: {args.raw_days} days in {time.perf_counter() - started:.0f} s", flush=True)
-        if args.cover_indexes:
-            for table in ("samples_1m", "samples_1h"):
+        if timescale:
+            for view, lower in (("samples_1m", args.raw_days), ("samples_1h", args.minute_days)):
+                started = time.perf_counter()
                 conn.execute(
-                    f"CREATE INDEX {table}_series_cover ON {table} (series_id, bucket)"
+                    "CALL refresh_continuous_aggregate(%s::regclass, to_timestamp(%s), to_timestamp(%s))",
+                    (view, end - lower * 86400, now),
+                )
+                print(f"  {view}: the last {lower} days materialized in {time.perf_counter() - started:.0f} s",
+                      flush=True)  # fmt: skip
+            compress_as_the_policy_would(conn)
+        if args.cover_indexes:
+            for view in ("samples_1m", "samples_1h"):
+                table = materialization_table(conn, view) if timescale else view
+                conn.execute(
+                    f"CREATE INDEX {view}_series_cover ON {table} (series_id, bucket)"
                     " INCLUDE (cnt, total, min_value, max_value)"
                 )
         conn.execute("VACUUM ANALYZE")
@@ -195,6 +258,7 @@ def main() -> None:
     parser.add_argument("--hour-days", type=int, default=90)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="reuse the database of a previous run")
+    parser.add_argument("--timescaledb", action="store_true", help="build the store on the TimescaleDB back end")
     parser.add_argument(
         "--cover-indexes",
         action="store_true",
@@ -210,7 +274,7 @@ def main() -> None:
         build(dsn, args, now)
         print(f"  built in {time.perf_counter() - started:.0f} s", flush=True)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        migrate(conn, load_settings(database_url=dsn, timescaledb="off"))  # a --keep store from before 0700
+        migrate(conn, load_settings(database_url=dsn, timescaledb=backend(args)))  # a --keep store from before 0700
         started = time.perf_counter()
         done = refresh_uptime_daily(conn, "Asia/Ho_Chi_Minh", now, settle_s=0)
         print(f"  uptime figures: {done.days:,} entity days, {done.hours:,} entity hours computed in"

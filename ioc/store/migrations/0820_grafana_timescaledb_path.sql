@@ -1,0 +1,2 @@
+-- TimescaleDB back end only (see the .timescale.sql beside this file).
+SELECT 1;
