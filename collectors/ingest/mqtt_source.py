@@ -124,8 +124,7 @@ class MqttSource:
         self.mode: SubscriptionMode = mode
         self.session_mode: SubscriptionMode | None = session_mode  # what the broker's session holds
         self._switch: RouteDedupe | None = None
-        self._switch_mids: dict[int, str] = {}  # packet id -> "subscribed" / "left" / "settled"
-        self.twins = 0  # copies dropped during switches, over the source's life
+        self._switch_mids: dict[int, str] = {}  # packet id -> "subscribed" / "left" / "drained"
         self.left_all = threading.Event()  # drain: the broker confirmed leaving the session's subscriptions
         self._pending = 0  # received on the current connection, not yet acknowledged
         self.acked = 0  # messages acknowledged, over the source's life
@@ -205,11 +204,6 @@ class MqttSource:
         """Everything a session of ours may hold: both kinds of the prefix subscription, statuses, figures."""
         s = self._settings
         return [subscription(s, "shared"), subscription(s, "plain"), status_subscription(s), *BROKER_FIGURES]
-
-    @property
-    def switched(self) -> bool:
-        """The session holds `mode` only (no switch under way)."""
-        return self.session_mode == self.mode and self._switch is None
 
     def switch_to(self, mode: SubscriptionMode) -> None:
         """Move to the other subscription (now, or at the next connect) without loss or doubles."""
@@ -375,7 +369,6 @@ class MqttSource:
         if switch is not None and not message.retain:
             route: Route = "new" if ids and SWITCH_SUBSCRIPTION_ID in ids else "old"
             if switch.is_twin(route, topic, cast(bytes, message.payload)):
-                self.twins += 1
                 self.ack(Delivery(message.mid, message.qos, self._generation))
                 return
         retained = bool(message.retain)
